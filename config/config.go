@@ -1,0 +1,181 @@
+// Package config loads Ferry's configuration: built-in defaults, then a
+// YAML file, then FERRY_* environment variables, then command-line flags,
+// each overriding the one before.
+package config
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"net/url"
+	"os"
+	"strings"
+	"time"
+
+	"sigs.k8s.io/yaml"
+)
+
+// Config is Ferry's whole configuration. Every default suits the local
+// environment; production settings are documented in docs/configuration.md.
+type Config struct {
+	// ListenAddress is the host:port the API listens on.
+	ListenAddress string `json:"listen_address"`
+	// ExternalURL is the URL clients use to reach the API; links and job
+	// Locations are built from it.
+	ExternalURL string `json:"external_url"`
+	// DatabaseURL is the PostgreSQL connection URL.
+	DatabaseURL string `json:"database_url"`
+	Admin       Admin  `json:"admin"`
+	Auth        Auth   `json:"auth"`
+	Log         Log    `json:"log"`
+}
+
+// Admin is the user bootstrapped on first start. Ferry never ships a
+// default password: with no password configured it generates one.
+type Admin struct {
+	Username string `json:"username"`
+	Password string `json:"password"`
+}
+
+// Auth configures tokens and OAuth clients.
+type Auth struct {
+	AccessTokenTTL  Duration `json:"access_token_ttl"`
+	RefreshTokenTTL Duration `json:"refresh_token_ttl"`
+	// Clients are OAuth clients for the client_credentials grant, in
+	// addition to the built-in "cf" client with an empty secret.
+	Clients []Client `json:"clients"`
+}
+
+// Client is an OAuth client allowed the client_credentials grant.
+type Client struct {
+	ID     string   `json:"id"`
+	Secret string   `json:"secret"`
+	Scopes []string `json:"scopes"`
+}
+
+// Log configures logging.
+type Log struct {
+	// Level is debug, info, warn or error.
+	Level string `json:"level"`
+	// Format is json or text.
+	Format string `json:"format"`
+}
+
+// Duration is a time.Duration written as a Go duration string ("20m").
+type Duration struct{ time.Duration }
+
+// UnmarshalJSON accepts a duration string.
+func (d *Duration) UnmarshalJSON(b []byte) error {
+	s := strings.Trim(string(b), `"`)
+	if s == "" || s == "null" {
+		d.Duration = 0
+		return nil
+	}
+	v, err := time.ParseDuration(s)
+	if err != nil {
+		return fmt.Errorf("invalid duration %q: use a Go duration such as 20m or 720h", s)
+	}
+	d.Duration = v
+	return nil
+}
+
+// MarshalJSON writes the duration as a string.
+func (d Duration) MarshalJSON() ([]byte, error) { return []byte(`"` + d.String() + `"`), nil }
+
+// Default returns the built-in defaults: loopback only, a local PostgreSQL.
+func Default() Config {
+	return Config{
+		ListenAddress: "127.0.0.1:9022",
+		ExternalURL:   "http://127.0.0.1:9022",
+		DatabaseURL:   "postgres://postgres@127.0.0.1:5432/ferry?sslmode=disable",
+		Admin:         Admin{Username: "admin"},
+		Auth: Auth{
+			AccessTokenTTL:  Duration{20 * time.Minute},
+			RefreshTokenTTL: Duration{30 * 24 * time.Hour},
+		},
+		Log: Log{Level: "info", Format: "json"},
+	}
+}
+
+// Load builds the configuration for a subcommand from args (without the
+// subcommand name) and the process environment.
+func Load(args []string, getenv func(string) string) (Config, error) {
+	cfg := Default()
+
+	fs := flag.NewFlagSet("ferry", flag.ContinueOnError)
+	configFile := fs.String("config", getenv("FERRY_CONFIG"), "path of a YAML configuration file (env FERRY_CONFIG)")
+	listen := fs.String("listen-address", "", "host:port to listen on (env FERRY_LISTEN_ADDRESS; default 127.0.0.1:9022)")
+	external := fs.String("external-url", "", "URL clients use to reach Ferry (env FERRY_EXTERNAL_URL)")
+	database := fs.String("database-url", "", "PostgreSQL connection URL (env FERRY_DATABASE_URL)")
+	adminUser := fs.String("admin-username", "", "admin user created on first start (env FERRY_ADMIN_USERNAME; default admin)")
+	adminPassword := fs.String("admin-password", "", "password of that admin user; prefer the env var FERRY_ADMIN_PASSWORD, since flags are visible to other local users")
+	logLevel := fs.String("log-level", "", "debug, info, warn or error (env FERRY_LOG_LEVEL)")
+	if err := fs.Parse(args); err != nil {
+		return Config{}, err
+	}
+
+	if *configFile != "" {
+		data, err := os.ReadFile(*configFile)
+		if err != nil {
+			return Config{}, fmt.Errorf("read configuration: %w", err)
+		}
+		if err := yaml.UnmarshalStrict(data, &cfg); err != nil {
+			return Config{}, fmt.Errorf("parse configuration %s: %w", *configFile, err)
+		}
+	}
+
+	override := func(dst *string, env, flagValue string) {
+		if v := getenv(env); v != "" {
+			*dst = v
+		}
+		if flagValue != "" {
+			*dst = flagValue
+		}
+	}
+	externalSet := getenv("FERRY_EXTERNAL_URL") != "" || *external != "" || cfg.ExternalURL != Default().ExternalURL
+	override(&cfg.ListenAddress, "FERRY_LISTEN_ADDRESS", *listen)
+	override(&cfg.ExternalURL, "FERRY_EXTERNAL_URL", *external)
+	override(&cfg.DatabaseURL, "FERRY_DATABASE_URL", *database)
+	override(&cfg.Admin.Username, "FERRY_ADMIN_USERNAME", *adminUser)
+	override(&cfg.Admin.Password, "FERRY_ADMIN_PASSWORD", *adminPassword)
+	override(&cfg.Log.Level, "FERRY_LOG_LEVEL", *logLevel)
+
+	// A changed listen address with no external URL means "reach me there".
+	if !externalSet {
+		cfg.ExternalURL = "http://" + cfg.ListenAddress
+	}
+	cfg.ExternalURL = strings.TrimRight(cfg.ExternalURL, "/")
+
+	return cfg, cfg.Validate()
+}
+
+// Validate reports the first invalid setting, naming it and the fix.
+func (c Config) Validate() error {
+	var errs []error
+	if c.ListenAddress == "" {
+		errs = append(errs, errors.New("listen_address is empty: set host:port, e.g. 127.0.0.1:9022"))
+	}
+	if u, err := url.Parse(c.ExternalURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		errs = append(errs, fmt.Errorf("external_url %q is invalid: use an absolute http or https URL", c.ExternalURL))
+	}
+	if c.DatabaseURL == "" {
+		errs = append(errs, errors.New("database_url is empty: set FERRY_DATABASE_URL"))
+	}
+	if c.Admin.Username == "" {
+		errs = append(errs, errors.New("admin.username is empty: set FERRY_ADMIN_USERNAME"))
+	}
+	switch c.Log.Level {
+	case "debug", "info", "warn", "error":
+	default:
+		errs = append(errs, fmt.Errorf("log.level %q is invalid: use debug, info, warn or error", c.Log.Level))
+	}
+	for i, cl := range c.Auth.Clients {
+		if cl.ID == "" || cl.ID == "cf" {
+			errs = append(errs, fmt.Errorf("auth.clients[%d].id must be set and must not be \"cf\"", i))
+		}
+		if cl.Secret == "" {
+			errs = append(errs, fmt.Errorf("auth.clients[%d].secret is empty: client_credentials clients need a secret", i))
+		}
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,154 @@
+# shellcheck shell=bash
+# Cluster-level steps of `up` and `down`: the pause image, the Gateway API
+# objects, readiness checks and the removal of pod containers. Sourced after
+# components.sh.
+
+# File descriptor 9 holds the lock on the state directory while `up` or
+# `down` runs; start_process closes it in every component.
+take_lock() {
+  exec 9>"$STATE/lock"
+  if ! flock -w 900 9; then
+    die "another up or down still holds $STATE/lock after 15 minutes"
+  fi
+}
+
+release_lock() {
+  exec 9>&-
+}
+
+registry_has() {
+  local image="$1" repo tag
+  repo="${image#*/}"
+  tag="${repo##*:}"
+  repo="${repo%:*}"
+  curl -fsS --max-time 2 -o /dev/null \
+    -H 'Accept: application/vnd.oci.image.index.v1+json, application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json, application/vnd.docker.distribution.manifest.list.v2+json' \
+    "http://$REGISTRY_ADDR/v2/$repo/manifests/$tag"
+}
+
+push_pause_image() {
+  stage_begin pause-image
+  if registry_has "$PAUSE_IMAGE"; then
+    stage_end "present"
+    return 0
+  fi
+  "$IMAGETOOL_BIN" push "$PAUSE_IMAGE_FILE" "$PAUSE_IMAGE" >>"$LOG_DIR/registry.log" 2>&1 ||
+    fail_component registry "rejected the pause image push to $PAUSE_IMAGE"
+  stage_end "pushed $PAUSE_IMAGE"
+}
+
+gateway_manifest() {
+  cat <<YAML
+apiVersion: v1
+kind: Namespace
+metadata:
+  name: $GATEWAY_NAMESPACE
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: GatewayClass
+metadata:
+  name: $GATEWAY_CLASS
+spec:
+  controllerName: traefik.io/gateway-controller
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata:
+  name: $GATEWAY_NAME
+  namespace: $GATEWAY_NAMESPACE
+spec:
+  gatewayClassName: $GATEWAY_CLASS
+  listeners:
+  # Traefik binds a listener to the entry point with the same port.
+  - name: http
+    protocol: HTTP
+    port: ${GATEWAY_HTTP_ADDR##*:}
+    allowedRoutes:
+      namespaces: {from: All}
+  - name: https
+    protocol: HTTPS
+    port: ${GATEWAY_HTTPS_ADDR##*:}
+    tls:
+      mode: Terminate
+      certificateRefs:
+      - {kind: Secret, name: gateway-tls}
+    allowedRoutes:
+      namespaces: {from: All}
+YAML
+}
+
+install_gateway() {
+  stage_begin gateway-api
+  local stamp="$STATE/gateway-crds.applied"
+  if [[ "$(cat "$stamp" 2>/dev/null)" != "$GATEWAY_CRDS_DIR" ]] ||
+    ! kubectl_admin get crd gateways.gateway.networking.k8s.io >/dev/null 2>&1; then
+    kubectl_admin apply --server-side --force-conflicts -R -f "$GATEWAY_CRDS_DIR" >>"$LOG_DIR/gateway-api.log" 2>&1 ||
+      fail_component gateway-api "CRDs from $GATEWAY_CRDS_DIR were rejected by the API server"
+    wait_for - "the Gateway API CRDs to be Established" kubectl_admin wait --for condition=Established \
+      --timeout=5s crd/gatewayclasses.gateway.networking.k8s.io crd/gateways.gateway.networking.k8s.io \
+      crd/httproutes.gateway.networking.k8s.io
+    printf '%s\n' "$GATEWAY_CRDS_DIR" >"$stamp"
+  fi
+  {
+    gateway_manifest
+    printf -- '---\n'
+    kubectl_admin create secret tls gateway-tls --namespace "$GATEWAY_NAMESPACE" \
+      --cert "$CERT_DIR/gateway.crt" --key "$CERT_DIR/gateway.key" --dry-run=client -o yaml
+  } | kubectl_admin apply --server-side --force-conflicts -f - >>"$LOG_DIR/gateway-api.log" 2>&1 ||
+    fail_component gateway-api "objects for Gateway $GATEWAY_NAMESPACE/$GATEWAY_NAME were rejected"
+  stage_end
+}
+
+wait_default_service_account() {
+  stage_begin service-accounts
+  # Pods are rejected by ServiceAccount admission until the controller
+  # manager has created the namespace's default ServiceAccount.
+  wait_for kube-controller-manager "the default ServiceAccount" kubectl_admin -n default get serviceaccount default
+  stage_end
+}
+
+check_all_running() {
+  local name
+  for name in "${COMPONENTS[@]}"; do
+    is_running "$name" || fail_component "$name" "exited after it started"
+  done
+}
+
+# Kill and delete every container and task that the CRI created. Their
+# shims outlive containerd, so this runs while containerd still serves.
+remove_containers() {
+  is_running containerd || return 0
+  local ctr=("$CTR_BIN" --address "$STATE/containerd/containerd.sock" --namespace k8s.io)
+  local id ids i
+  mapfile -t ids < <("${ctr[@]}" tasks ls -q 2>/dev/null)
+  for id in "${ids[@]}"; do
+    "${ctr[@]}" tasks kill --signal SIGKILL "$id" >/dev/null 2>&1 || true
+  done
+  for ((i = 0; i < 100; i++)); do
+    "${ctr[@]}" tasks ls 2>/dev/null | awk 'NR > 1 && $3 != "STOPPED"' | grep -q . || break
+    sleep 0.1
+  done
+  for id in "${ids[@]}"; do
+    "${ctr[@]}" tasks delete --force "$id" >/dev/null 2>&1 || true
+  done
+  mapfile -t ids < <("${ctr[@]}" containers ls -q 2>/dev/null)
+  for id in "${ids[@]}"; do
+    "${ctr[@]}" containers delete "$id" >/dev/null 2>&1 || true
+  done
+  ((${#ids[@]} == 0)) || log "  removed ${#ids[@]} containers"
+}
+
+# Shims of this environment's containerd that are still alive after it
+# stopped. They are matched by the containerd socket on their command line.
+kill_leftover_shims() {
+  local socket="$STATE/containerd/containerd.sock" dir pid
+  local -a pids=()
+  for dir in /proc/[0-9]*; do
+    pid="${dir#/proc/}"
+    tr '\0' ' ' <"$dir/cmdline" 2>/dev/null | grep -q -- "containerd-shim.* -address $socket" || continue
+    pids+=("$pid")
+  done
+  ((${#pids[@]} == 0)) && return 0
+  log "  killing ${#pids[@]} leftover containerd shims: ${pids[*]}"
+  kill -KILL "${pids[@]}" 2>/dev/null || true
+}

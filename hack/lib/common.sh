@@ -1,0 +1,229 @@
+# shellcheck shell=bash
+# Settings and helpers shared by the local environment scripts. Sourced, not
+# executed. Every address below is on loopback or on the bridge, pod and
+# service ranges that the environment itself creates.
+
+FERRY_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+FERRY_HACK="$FERRY_ROOT/hack"
+FERRY_ENV_DIR="${FERRY_ENV_DIR:-$HOME/.local/state/ferry-env}"
+FERRY_CACHE_DIR="${FERRY_CACHE_DIR:-$HOME/.cache/ferry}"
+export FERRY_CACHE_DIR
+
+# PostgreSQL refuses to run as root and the postgres user cannot enter a
+# mode 0700 home directory, so its data lives outside $HOME.
+FERRY_POSTGRES_DIR="${FERRY_POSTGRES_DIR:-/var/lib/ferry-env/postgres}"
+
+# Seconds each stage of `up` may take before it fails.
+FERRY_ENV_TIMEOUT="${FERRY_ENV_TIMEOUT:-90}"
+
+K8S_VERSION="${FERRY_K8S_VERSION:-v1.37.2}"
+export FERRY_K8S_VERSION="$K8S_VERSION"
+
+BRIDGE=ferry0
+BRIDGE_IP=10.88.0.1
+POD_CIDR=10.88.0.0/16
+SERVICE_CIDR=10.96.0.0/16
+KUBERNETES_SERVICE_IP=10.96.0.1
+NODE_NAME=ferry-node
+CLUSTER_DOMAIN=cluster.local
+
+APISERVER_PORT=6443
+APISERVER_URL="https://$BRIDGE_IP:$APISERVER_PORT"
+REGISTRY_PORT=5000
+REGISTRY_ADDR="127.0.0.1:$REGISTRY_PORT"
+GATEWAY_HTTP_ADDR=127.0.0.1:8080
+GATEWAY_HTTPS_ADDR=127.0.0.1:8443
+TRAEFIK_PING_ADDR=127.0.0.1:8082
+COREDNS_READY_ADDR=127.0.0.1:8181
+POSTGRES_PORT="${FERRY_POSTGRES_PORT:-5432}"
+FERRY_API_ADDR="${FERRY_LISTEN_ADDRESS:-127.0.0.1:9022}"
+
+# The Gateway that app routes attach to, and the domain the environment
+# serves apps on (its TLS certificate covers *.APPS_DOMAIN).
+GATEWAY_NAMESPACE=ferry-system
+GATEWAY_NAME=ferry
+GATEWAY_CLASS=traefik
+APPS_DOMAIN="${FERRY_APPS_DOMAIN:-apps.ferry.test}"
+
+STATE="$FERRY_ENV_DIR"
+LOG_DIR="$STATE/logs"
+PID_DIR="$STATE/pids"
+CERT_DIR="$STATE/certs"
+KUBECONFIG_DIR="$STATE/kubeconfigs"
+ADMIN_KUBECONFIG="$KUBECONFIG_DIR/admin.kubeconfig"
+HOST_RECORD_DIR="$STATE/host"
+SECRET_DIR="$STATE/secrets"
+FERRY_ADMIN_USER="${FERRY_ADMIN_USERNAME:-admin}"
+
+log() { printf '%s\n' "$*" >&2; }
+
+die() {
+  printf 'error: %s\n' "$*" >&2
+  exit 1
+}
+
+# Print a failure that names the component and its log file, show the end of
+# the log, and exit.
+fail_component() {
+  local name="$1" reason="$2" logfile="$LOG_DIR/$1.log"
+  printf 'error: %s %s\n  log: %s\n' "$name" "$reason" "$logfile" >&2
+  if [[ -s "$logfile" ]]; then
+    printf -- '--- last lines of %s ---\n' "$logfile" >&2
+    tail -n 15 "$logfile" >&2
+    printf -- '---\n' >&2
+  fi
+  exit 1
+}
+
+ensure_dirs() {
+  mkdir -p "$STATE" "$LOG_DIR" "$PID_DIR" "$CERT_DIR" "$KUBECONFIG_DIR" "$SECRET_DIR" "$STATE/bin"
+  chmod 0700 "$STATE" "$SECRET_DIR"
+}
+
+require_root() {
+  [[ "$(id -u)" == 0 ]] || die "the local environment needs root (kubelet, containerd, mounts, iptables); run it as root"
+}
+
+# --- processes -------------------------------------------------------------
+# A pid file holds "PID EXECUTABLE". A PID counts as ours only while
+# /proc/PID/exe still points at that executable, so a reused PID is never
+# signalled.
+
+pid_file() { printf '%s/%s.pid' "$PID_DIR" "$1"; }
+
+# Print the PID of a running component, or fail.
+component_pid() {
+  local file pid exe actual
+  file="$(pid_file "$1")"
+  [[ -f "$file" ]] || return 1
+  read -r pid exe <"$file" || return 1
+  [[ -n "$pid" && -d "/proc/$pid" ]] || return 1
+  actual="$(readlink "/proc/$pid/exe" 2>/dev/null)" || return 1
+  actual="${actual% (deleted)}"
+  [[ "$actual" == "$(readlink -f "$exe")" ]] || return 1
+  printf '%s\n' "$pid"
+}
+
+is_running() { component_pid "$1" >/dev/null; }
+
+# START_ENV (NAME=VALUE words) and START_WRAPPER (a command that execs its
+# arguments, such as setpriv) apply to the next start_process call only.
+START_ENV=()
+START_WRAPPER=()
+
+# start_process NAME EXECUTABLE ARGS... starts a component in its own
+# session, so it outlives the calling shell and make, with stdout and stderr
+# appended to logs/NAME.log. env, setsid and the wrapper all exec, so $! is
+# the component's own PID.
+start_process() {
+  local name="$1" exe="$2"
+  shift 2
+  local logfile="$LOG_DIR/$name.log"
+  printf '=== %s starting %s at %s ===\n' "$name" "$exe" "$(date -u +%Y-%m-%dT%H:%M:%SZ)" >>"$logfile"
+  env "${START_ENV[@]}" setsid "${START_WRAPPER[@]}" "$exe" "$@" </dev/null >>"$logfile" 2>&1 9>&- &
+  local pid=$!
+  START_ENV=()
+  START_WRAPPER=()
+  printf '%s %s\n' "$pid" "$(readlink -f "$exe")" >"$(pid_file "$name")"
+}
+
+# stop_process NAME [SIGNAL] sends SIGNAL (default TERM), waits up to 20 s,
+# then sends SIGKILL. Removes the pid file.
+stop_process() {
+  local name="$1" signal="${2:-TERM}" pid i
+  if ! pid="$(component_pid "$name")"; then
+    rm -f "$(pid_file "$name")"
+    return 0
+  fi
+  kill -"$signal" "$pid" 2>/dev/null || true
+  for ((i = 0; i < 200; i++)); do
+    [[ -d "/proc/$pid" ]] || break
+    sleep 0.1
+  done
+  if [[ -d "/proc/$pid" ]]; then
+    log "  $name (pid $pid) ignored SIG$signal for 20s; sending SIGKILL"
+    kill -KILL "$pid" 2>/dev/null || true
+    for ((i = 0; i < 50; i++)); do
+      [[ -d "/proc/$pid" ]] || break
+      sleep 0.1
+    done
+  fi
+  rm -f "$(pid_file "$name")"
+  log "  stopped $name (pid $pid)"
+}
+
+# --- waiting ---------------------------------------------------------------
+
+# wait_for NAME DESCRIPTION COMMAND...: run COMMAND every 0.25 s until it
+# succeeds. Fails naming NAME and its log when NAME's process exits or the
+# stage exceeds FERRY_ENV_TIMEOUT seconds. NAME "-" skips the process check.
+wait_for() {
+  local name="$1" what="$2"
+  shift 2
+  local deadline=$((SECONDS + FERRY_ENV_TIMEOUT))
+  while true; do
+    if "$@" >/dev/null 2>&1; then
+      return 0
+    fi
+    if [[ "$name" != "-" ]] && ! is_running "$name"; then
+      fail_component "$name" "exited while waiting for $what"
+    fi
+    if ((SECONDS >= deadline)); then
+      if [[ "$name" == "-" ]]; then
+        die "timed out after ${FERRY_ENV_TIMEOUT}s waiting for $what (logs: $LOG_DIR)"
+      fi
+      fail_component "$name" "timed out after ${FERRY_ENV_TIMEOUT}s waiting for $what"
+    fi
+    sleep 0.25
+  done
+}
+
+# An HTTP(S) GET that succeeds on a 2xx status. Uses the admin client
+# certificate when the URL is HTTPS.
+http_ok() {
+  local url="$1"
+  if [[ "$url" == https://* ]]; then
+    curl -fsS --max-time 2 --cacert "$CERT_DIR/ca.crt" \
+      --cert "$CERT_DIR/admin.crt" --key "$CERT_DIR/admin.key" "$url"
+  else
+    curl -fsS --max-time 2 "$url"
+  fi
+}
+
+tcp_open() {
+  local host="$1" port="$2"
+  timeout 2 bash -c "exec 3<>/dev/tcp/$host/$port" 2>/dev/null
+}
+
+port_in_use() {
+  local addr="$1"
+  ss -Hltn "sport = :${addr##*:}" | awk '{print $4}' | grep -qx -- "$addr\|0.0.0.0:${addr##*:}\|\*:${addr##*:}\|\[::\]:${addr##*:}"
+}
+
+# --- timing ----------------------------------------------------------------
+
+STAGE_START=0
+UP_START=0
+
+stage_begin() {
+  STAGE_START=$(date +%s%N)
+  printf '%-28s' "$1" >&2
+}
+
+stage_end() {
+  local now elapsed
+  now=$(date +%s%N)
+  elapsed=$(((now - STAGE_START) / 1000000))
+  printf '%6d.%03ds  %s\n' $((elapsed / 1000)) $((elapsed % 1000)) "${1:-ok}" >&2
+}
+
+elapsed_since() {
+  local now elapsed
+  now=$(date +%s%N)
+  elapsed=$(((now - $1) / 1000000))
+  printf '%d.%03ds' $((elapsed / 1000)) $((elapsed % 1000))
+}
+
+kubectl_admin() {
+  "$K8S_BIN/kubectl" --kubeconfig "$ADMIN_KUBECONFIG" "$@"
+}

@@ -1,0 +1,94 @@
+#!/usr/bin/env bash
+# Runs `ferry serve` against the local environment, in the background.
+#
+# Usage: hack/run.sh start|stop
+# start brings the environment up, builds cmd/ferry into the state
+# directory, and (re)starts `ferry serve` on FERRY_LISTEN_ADDRESS (default
+# 127.0.0.1:9022). The admin password is generated once and kept in the
+# state directory with mode 0600.
+set -euo pipefail
+
+source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
+source "$FERRY_HACK/lib/cluster.sh"
+source "$FERRY_HACK/lib/postgres.sh"
+
+ADMIN_PASSWORD_FILE="$SECRET_DIR/admin-password"
+FERRY_BIN="$STATE/bin/ferry"
+
+admin_password() {
+  if [[ ! -s "$ADMIN_PASSWORD_FILE" ]]; then
+    (umask 077 && openssl rand -hex 16 >"$ADMIN_PASSWORD_FILE")
+  fi
+  cat "$ADMIN_PASSWORD_FILE"
+}
+
+# A GET on the API root returns 200 once the API serves.
+api_ready() {
+  curl -fsS --max-time 2 -o /dev/null "http://$FERRY_API_ADDR/"
+}
+
+cmd_start() {
+  require_root
+  "$FERRY_HACK/env.sh" up
+  ensure_dirs
+
+  stage_begin "build ferry"
+  (cd "$FERRY_ROOT" && go build -o "$FERRY_BIN.new" ./cmd/ferry) >"$LOG_DIR/build-ferry.log" 2>&1 ||
+    fail_component build-ferry "failed: go build ./cmd/ferry"
+  mv "$FERRY_BIN.new" "$FERRY_BIN"
+  stage_end
+
+  take_lock
+  stage_begin ferry
+  stop_process ferry >/dev/null 2>&1
+  if port_in_use "$FERRY_API_ADDR"; then
+    printf '\n' >&2
+    die "cannot start ferry: $FERRY_API_ADDR is already in use by a process this environment did not start"
+  fi
+  # Exported in a subshell so that the password reaches ferry through its
+  # environment and never appears on a command line.
+  (
+    export FERRY_DATABASE_URL
+    FERRY_DATABASE_URL="$(database_url)"
+    export FERRY_ADMIN_PASSWORD
+    FERRY_ADMIN_PASSWORD="$(admin_password)"
+    export FERRY_ADMIN_USERNAME="$FERRY_ADMIN_USER"
+    export FERRY_LISTEN_ADDRESS="$FERRY_API_ADDR"
+    export FERRY_EXTERNAL_URL="http://$FERRY_API_ADDR"
+    export KUBECONFIG="$KUBECONFIG_DIR/ferry.kubeconfig"
+    export FERRY_REGISTRY="$REGISTRY_ADDR"
+    export FERRY_GATEWAY_NAMESPACE="$GATEWAY_NAMESPACE" FERRY_GATEWAY_NAME="$GATEWAY_NAME"
+    export FERRY_APPS_DOMAIN="$APPS_DOMAIN"
+    start_process ferry "$FERRY_BIN" serve
+  )
+  wait_for ferry "its API on http://$FERRY_API_ADDR/" api_ready
+  stage_end
+
+  cat <<MESSAGE
+
+ferry API: http://$FERRY_API_ADDR
+  cf api http://$FERRY_API_ADDR
+  cf login -a http://$FERRY_API_ADDR -u $FERRY_ADMIN_USER -p "\$(cat $ADMIN_PASSWORD_FILE)"
+  logs: $LOG_DIR/ferry.log     stop: make stop
+MESSAGE
+}
+
+cmd_stop() {
+  require_root
+  ensure_dirs
+  take_lock
+  if ! is_running ferry; then
+    log "ferry is not running"
+    return 0
+  fi
+  stop_process ferry
+}
+
+case "${1:-}" in
+  start) cmd_start ;;
+  stop) cmd_stop ;;
+  *)
+    echo "usage: hack/run.sh start|stop" >&2
+    exit 2
+    ;;
+esac
