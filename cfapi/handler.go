@@ -27,7 +27,7 @@ type handlerFunc func(r *http.Request) (*response, error)
 
 func ok(body any) *response      { return &response{status: http.StatusOK, body: body} }
 func created(body any) *response { return &response{status: http.StatusCreated, body: body} }
-func noContent() *response        { return &response{status: http.StatusNoContent} }
+func noContent() *response       { return &response{status: http.StatusNoContent} }
 
 // accepted is the 202 answer of an async operation. The cf CLI polls the
 // Location header and treats a missing one as "already done".
