@@ -5,6 +5,7 @@ package auth
 import (
 	"context"
 	"slices"
+	"time"
 )
 
 // Scopes Cloud Controller and UAA grant meaning to.
@@ -31,6 +32,8 @@ type Actor struct {
 	ClientID string
 	TokenID  string
 	Scopes   []string
+	// ExpiresAt is when the token expires.
+	ExpiresAt time.Time
 }
 
 // HasScope reports whether the token carries scope s.

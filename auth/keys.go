@@ -39,3 +39,13 @@ func DecodeKey(data []byte) (*rsa.PrivateKey, error) {
 	}
 	return key, nil
 }
+
+// EncodePublicKey renders key as PKIX "PUBLIC KEY" PEM, the form UAA
+// publishes in the value field of /token_keys.
+func EncodePublicKey(key *rsa.PublicKey) ([]byte, error) {
+	der, err := x509.MarshalPKIXPublicKey(key)
+	if err != nil {
+		return nil, fmt.Errorf("encode public key: %w", err)
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}), nil
+}

@@ -19,11 +19,27 @@ const (
 	DefaultRefreshTokenTTL = 30 * 24 * time.Hour
 )
 
-// Config sets token lifetimes and the issuer URL written into tokens.
+// Config sets token lifetimes, the issuer URL written into tokens, the OAuth
+// clients and where revocations are looked up.
 type Config struct {
 	Issuer          string
 	AccessTokenTTL  time.Duration
 	RefreshTokenTTL time.Duration
+	// Clients are the client_credentials clients besides the built-in "cf".
+	Clients []Client
+	// Revocations, when set, is asked about the jti of every token that
+	// passes signature and expiry checks.
+	Revocations RevocationList
+	// WeakPasswordHashing hashes passwords at bcrypt's minimum cost instead
+	// of DefaultPasswordCost. Tests set it to keep logins fast, and
+	// configuration files cannot set it.
+	WeakPasswordHashing bool
+}
+
+// RevocationList reports whether an access token was revoked before its
+// expiry.
+type RevocationList interface {
+	AccessTokenRevoked(ctx context.Context, jti string) (bool, error)
 }
 
 // Claims is the UAA access token payload. The cf CLI requires a numeric exp,
@@ -42,12 +58,20 @@ type Claims struct {
 	Zone      string   `json:"zid"`
 }
 
-// Service issues and verifies RS256 access tokens.
+// Service issues and verifies tokens, hashes and checks passwords, and
+// authenticates OAuth clients. Access tokens are RS256 JWTs that anyone can
+// verify with the published key. Refresh tokens are HS256 JWTs under a key
+// derived from the signing key. Only Ferry reads them, and their different
+// algorithm means one can never pass as an access token.
 type Service struct {
-	key *rsa.PrivateKey
-	kid string
-	cfg Config
-	now func() time.Time
+	key          *rsa.PrivateKey
+	kid          string
+	refreshKey   []byte
+	cfg          Config
+	now          func() time.Time
+	clients      map[string]client
+	passwordCost int
+	dummyHash    []byte
 }
 
 // NewService returns a Service signing with key, published under kid.
@@ -58,8 +82,27 @@ func NewService(key *rsa.PrivateKey, kid string, cfg Config) *Service {
 	if cfg.RefreshTokenTTL <= 0 {
 		cfg.RefreshTokenTTL = DefaultRefreshTokenTTL
 	}
-	return &Service{key: key, kid: kid, cfg: cfg, now: time.Now}
+	cost := DefaultPasswordCost
+	if cfg.WeakPasswordHashing {
+		cost = weakPasswordCost
+	}
+	return &Service{
+		key:          key,
+		kid:          kid,
+		refreshKey:   deriveRefreshKey(key),
+		cfg:          cfg,
+		now:          time.Now,
+		clients:      newClients(cfg.Clients),
+		passwordCost: cost,
+		dummyHash:    dummyPasswordHash(cost),
+	}
 }
+
+// AccessTokenTTL is how long new access tokens are valid.
+func (s *Service) AccessTokenTTL() time.Duration { return s.cfg.AccessTokenTTL }
+
+// RefreshTokenTTL is how long new refresh tokens are valid.
+func (s *Service) RefreshTokenTTL() time.Duration { return s.cfg.RefreshTokenTTL }
 
 // KeyID is the kid of the signing key, as published at /token_keys.
 func (s *Service) KeyID() string { return s.kid }
@@ -104,13 +147,27 @@ func (s *Service) IssueAccessToken(actor Actor, grant string) (string, Claims, e
 	return signed, claims, nil
 }
 
-// Verify checks a raw access token's signature, algorithm and expiry and
-// returns its actor. Every failure is CF-InvalidAuthToken; the reason is not
-// sent to the client.
+// Verify checks a raw access token's signature, algorithm, expiry and
+// revocation and returns its actor. Every rejection is CF-InvalidAuthToken,
+// and the reason is not sent to the client. A failed revocation lookup is
+// returned as an internal error, so a database outage does not log users out.
+//
+// Verify looks up only the token's own jti: the access tokens of a deleted
+// user, or issued before a password change, stay valid until they expire
+// (AccessTokenTTL), while their refresh tokens stop working at once.
 func (s *Service) Verify(ctx context.Context, raw string) (*Actor, error) {
 	claims, err := s.parse(raw)
-	if err != nil {
+	if err != nil || claims.ID == "" {
 		return nil, apierr.InvalidAuthToken()
+	}
+	if s.cfg.Revocations != nil {
+		revoked, err := s.cfg.Revocations.AccessTokenRevoked(ctx, claims.ID)
+		if err != nil {
+			return nil, fmt.Errorf("verify access token: %w", err)
+		}
+		if revoked {
+			return nil, apierr.InvalidAuthToken()
+		}
 	}
 	return actorFromClaims(claims), nil
 }
@@ -143,6 +200,9 @@ func actorFromClaims(c *Claims) *Actor {
 		ClientID: c.ClientID,
 		TokenID:  c.ID,
 		Scopes:   c.Scope,
+	}
+	if c.ExpiresAt != nil {
+		a.ExpiresAt = c.ExpiresAt.Time
 	}
 	if a.UserName == "" {
 		a.UserGUID = c.ClientID

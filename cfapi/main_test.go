@@ -23,6 +23,14 @@ import (
 
 func TestMain(m *testing.M) { pgtest.Main(m) }
 
+// The client_credentials client every test API has.
+const (
+	testClientID     = "ci-bot"
+	testClientSecret = "ci-bot-secret"
+)
+
+var testClientScopes = []string{auth.ScopeRead, auth.ScopeWrite}
+
 var (
 	testKeyOnce sync.Once
 	testKey     *rsa.PrivateKey
@@ -60,7 +68,12 @@ func newTestEnv(t testing.TB) *testEnv {
 	env.server = httptest.NewUnstartedServer(nil)
 	url := "http://" + env.server.Listener.Addr().String()
 
-	env.auth = auth.NewService(signingKey(t), "test-key", auth.Config{Issuer: url + "/oauth/token"})
+	env.auth = auth.NewService(signingKey(t), "test-key", auth.Config{
+		Issuer:              url + "/oauth/token",
+		Clients:             []auth.Client{{ID: testClientID, Secret: testClientSecret, Scopes: testClientScopes}},
+		Revocations:         st,
+		WeakPasswordHashing: true,
+	})
 	env.runner = jobs.NewRunner(st, logger)
 	env.api = New(st, env.auth, env.runner, logger, Config{ExternalURL: url})
 	env.server.Config.Handler = env.api.Handler()

@@ -3,7 +3,7 @@
 
 FERRY_ENV_SCRIPT := hack/env.sh
 FERRY_RUN_SCRIPT := hack/run.sh
-E2E_OUTPUT_DIR ?= $(or $(FERRY_ENV_DIR),$(HOME)/.local/state/ferry-env)/e2e-output
+E2E_OUTPUT_DIR ?= $(CURDIR)/e2e/out
 
 .PHONY: env-up env-down env-status env-logs env env-clean e2e run stop
 

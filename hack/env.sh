@@ -28,7 +28,8 @@ usage: hack/env.sh COMMAND
   status          show each component's state, PID, memory and address
   logs [NAME] [-f]
                   show the end of every component log, or one log (-f follows)
-  env             print export lines for eval "$(hack/env.sh env)"
+  env [--plain]   print export lines for eval "$(hack/env.sh env)", or
+                  NAME=VALUE lines with --plain
   clean           run down, then delete the state and database directories
 USAGE
 }
@@ -53,7 +54,6 @@ cmd_up() {
   setup_bridge
   stage_end
 
-  PAUSE_IMAGE="$REGISTRY_ADDR/$PAUSE_IMAGE_NAME"
   write_containerd_config
   write_cni_config
   write_kubelet_config
@@ -112,10 +112,14 @@ cmd_down() {
   unmount_all
   # Pod network namespaces are gone, so every IP reservation is stale.
   rm -rf "$STATE/cni/ipam"
+  local status=0
   if [[ -d "$HOST_RECORD_DIR" ]]; then
-    restore_host_state
+    restore_host_state || status=1
+  else
+    report_leftovers || status=1
   fi
   log "environment down in $(elapsed_since "$start")"
+  return "$status"
 }
 
 cmd_status() {
@@ -185,25 +189,41 @@ cmd_logs() {
   fi
 }
 
+# cmd_env [--plain] prints shell export lines, or with --plain NAME=VALUE
+# lines with unquoted values for programs (the e2e harness) to parse.
 cmd_env() {
-  local q
-  printf 'export KUBECONFIG=%q\n' "$ADMIN_KUBECONFIG"
-  printf 'export FERRY_REGISTRY=%q\n' "$REGISTRY_ADDR"
-  printf 'export FERRY_GATEWAY_HTTP=%q\n' "$GATEWAY_HTTP_ADDR"
-  printf 'export FERRY_GATEWAY_HTTPS=%q\n' "$GATEWAY_HTTPS_ADDR"
-  printf 'export FERRY_GATEWAY_NAMESPACE=%q\n' "$GATEWAY_NAMESPACE"
-  printf 'export FERRY_GATEWAY_NAME=%q\n' "$GATEWAY_NAME"
-  printf 'export FERRY_APPS_DOMAIN=%q\n' "$APPS_DOMAIN"
-  printf 'export FERRY_ENV_CA_FILE=%q\n' "$CERT_DIR/ca.crt"
+  local plain=0
+  [[ "${1:-}" == --plain ]] && plain=1
+  local -a names=() values=()
+  add_setting() {
+    names+=("$1")
+    values+=("$2")
+  }
+  add_setting KUBECONFIG "$ADMIN_KUBECONFIG"
+  add_setting FERRY_REGISTRY "$REGISTRY_ADDR"
+  add_setting FERRY_GATEWAY_HTTP "$GATEWAY_HTTP_ADDR"
+  add_setting FERRY_GATEWAY_HTTPS "$GATEWAY_HTTPS_ADDR"
+  add_setting FERRY_GATEWAY_NAMESPACE "$GATEWAY_NAMESPACE"
+  add_setting FERRY_GATEWAY_NAME "$GATEWAY_NAME"
+  add_setting FERRY_APPS_DOMAIN "$APPS_DOMAIN"
+  add_setting FERRY_ENV_CA_FILE "$CERT_DIR/ca.crt"
+  add_setting FERRY_ENV_LOG_DIR "$LOG_DIR"
   if [[ -s "$POSTGRES_PASSWORD_FILE" ]]; then
-    printf 'export FERRY_DATABASE_URL=%q\n' "$(database_url)"
+    add_setting FERRY_DATABASE_URL "$(database_url)"
   fi
   if is_running ferry; then
-    printf 'export FERRY_API_URL=%q\n' "http://$FERRY_API_ADDR"
-    printf 'export FERRY_ADMIN_USERNAME=%q\n' "$FERRY_ADMIN_USER"
-    q="$(cat "$SECRET_DIR/admin-password")"
-    printf 'export FERRY_ADMIN_PASSWORD=%q\n' "$q"
+    add_setting FERRY_API_URL "http://$FERRY_API_ADDR"
+    add_setting FERRY_ADMIN_USERNAME "$FERRY_ADMIN_USER"
+    add_setting FERRY_ADMIN_PASSWORD "$(cat "$SECRET_DIR/admin-password")"
   fi
+  local i
+  for i in "${!names[@]}"; do
+    if ((plain)); then
+      printf '%s=%s\n' "${names[$i]}" "${values[$i]}"
+    else
+      printf 'export %s=%q\n' "${names[$i]}" "${values[$i]}"
+    fi
+  done
 }
 
 cmd_clean() {

@@ -27,8 +27,8 @@ CGO_ENABLED=0 upstream_go -C "$src" build -trimpath \
   -o "$STAGE/bin/coredns" .
 
 "$STAGE/bin/coredns" -version >&2 || die "the built coredns does not run"
-"$STAGE/bin/coredns" -plugins | grep -qx 'dns.kubernetes' ||
-  die "the built coredns lacks the kubernetes plugin"
+plugins=$("$STAGE/bin/coredns" -plugins) || die "coredns -plugins failed"
+grep -qx 'kubernetes' <<<"$plugins" || die "the built coredns lacks the kubernetes plugin"
 
 cache_commit
 emit_result "$CACHE_ENTRY/bin/coredns"

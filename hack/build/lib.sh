@@ -85,7 +85,7 @@ module_dir() {
   local scratch dir
   # go mod download runs outside any module so the caller's go.mod stays untouched.
   scratch=$(mktemp -d)
-  dir=$(cd "$scratch" && GOWORK=off GOTOOLCHAIN=local GOFLAGS= go mod download -json "$1@$2" |
+  dir=$(cd "$scratch" && GOWORK=off GOTOOLCHAIN=local GOFLAGS='' go mod download -json "$1@$2" |
     sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')
   rm -rf "$scratch"
   [[ -n $dir && -d $dir ]] || die "go mod download $1@$2 returned no module directory"
@@ -110,4 +110,28 @@ source_digest() {
     printf '%s\n' "${file#"$REPO_ROOT"/}"
     cat "$file"
   done | sha256sum | cut -c1-16
+}
+
+# program_digest PACKAGE prints a short SHA-256 over the non-test Go files of
+# PACKAGE (a directory of this repository, such as ./hack/pause) and the
+# versions of the modules it imports, so its cache entry changes whenever
+# either changes.
+program_digest() {
+  local modules files
+  modules=$(cd "$REPO_ROOT" && GOWORK=off GOTOOLCHAIN=local GOFLAGS="-mod=readonly" go list -deps \
+    -f '{{with .Module}}{{if not .Main}}{{.Path}}@{{.Version}}{{end}}{{end}}' "$1" | sort -u) ||
+    die "go list $1 failed"
+  mapfile -t files < <(find "$REPO_ROOT/${1#./}" -maxdepth 1 -name '*.go' ! -name '*_test.go' | sort)
+  ((${#files[@]} > 0)) || die "no Go files in $1"
+  {
+    printf '%s\n' "$modules"
+    source_digest "${files[@]}"
+  } | sha256sum | cut -c1-16
+}
+
+# build_program PACKAGE OUTPUT [LDFLAGS] builds a static binary of a package of
+# this repository's main module, with the repository's go.mod as it is.
+build_program() {
+  (cd "$REPO_ROOT" && CGO_ENABLED=0 GOWORK=off GOTOOLCHAIN=local GOFLAGS="-mod=readonly -buildvcs=false" \
+    nice -n 10 go build -trimpath -ldflags "-s -w ${3:-}" -o "$2" "$1")
 }

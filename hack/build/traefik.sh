@@ -6,17 +6,17 @@
 # The module does not build as published through the Go module proxy, so this
 # script patches a writable copy:
 #   1. github.com/abbot/go-http-auth is replaced by a containous fork version
-#      that the proxy refuses (403); an older fork version that the proxy
-#      serves is used instead.
+#      that the proxy rejects with 403, so an older fork version that the
+#      proxy serves is used instead.
 #   2. github.com/traefik/traefik/dynamic/ext is replaced by the directory
 #      ./pkg/config/dynamic/ext, a nested module that the module zip leaves
 #      out. A stand-in module with the two empty types Traefik embeds is
 #      written there.
 #   3. lego's DNS provider registry imports every DNS-01 provider, and the
-#      proxy refuses several of their SDKs. The registry is cut down to the
-#      exec and httpreq providers, which need no SDK, so ACME DNS-01 with a
-#      cloud DNS provider is not available in this build. This also leaves the
-#      cloud SDKs out of the build, which shortens it.
+#      proxy rejects several of their SDKs with 403. The registry is cut down
+#      to the exec and httpreq providers, which need no SDK, so ACME DNS-01
+#      through a cloud DNS API is not available in this build. No cloud DNS
+#      SDK is compiled at all.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 TRAEFIK_VERSION=v3.7.13
@@ -108,7 +108,8 @@ log "building traefik $TRAEFIK_VERSION; a cold Go build cache takes several minu
 CGO_ENABLED=0 upstream_go -C "$src" build -trimpath -ldflags "$ldflags" -o "$STAGE/bin/traefik" ./cmd/traefik
 
 "$STAGE/bin/traefik" version >&2 || die "the built traefik does not run"
-"$STAGE/bin/traefik" --help 2>&1 | grep -q -- '--providers.kubernetesgateway.experimentalchannel' ||
+help=$("$STAGE/bin/traefik" --help 2>&1) || die "traefik --help failed"
+grep -qi -- '--providers.kubernetesgateway.experimentalchannel' <<<"$help" ||
   die "the built traefik lacks the Kubernetes Gateway API provider's experimentalChannel option"
 
 cache_commit

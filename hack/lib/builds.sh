@@ -46,7 +46,8 @@ ensure_builds() {
     "coredns=$FERRY_HACK/build/coredns.sh" \
     "registry=$FERRY_HACK/build/registry.sh" \
     "pause=$FERRY_HACK/build/pause.sh" \
-    "gateway-crds=$FERRY_HACK/build/gateway-crds.sh"
+    "gateway-crds=$FERRY_HACK/build/gateway-crds.sh" \
+    "imagetool=$FERRY_HACK/build/imagetool.sh"
   set_build_paths
 }
 
@@ -69,4 +70,5 @@ set_build_paths() {
   REGISTRY_BIN="${BUILD_RESULT[registry]:-}"
   PAUSE_IMAGE_FILE="${BUILD_RESULT[pause]:-}"
   GATEWAY_CRDS_DIR="${BUILD_RESULT[gateway-crds]:-}"
+  IMAGETOOL_BIN="${BUILD_RESULT[imagetool]:-}"
 }

@@ -21,7 +21,7 @@ registry_has() {
   repo="${image#*/}"
   tag="${repo##*:}"
   repo="${repo%:*}"
-  curl -fsS --max-time 2 -o /dev/null \
+  curl -fs --max-time 2 -o /dev/null \
     -H 'Accept: application/vnd.oci.image.index.v1+json, application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json, application/vnd.docker.distribution.manifest.list.v2+json' \
     "http://$REGISTRY_ADDR/v2/$repo/manifests/$tag"
 }
@@ -145,7 +145,7 @@ kill_leftover_shims() {
   local -a pids=()
   for dir in /proc/[0-9]*; do
     pid="${dir#/proc/}"
-    tr '\0' ' ' <"$dir/cmdline" 2>/dev/null | grep -q -- "containerd-shim.* -address $socket" || continue
+    { tr '\0' ' ' <"$dir/cmdline"; } 2>/dev/null | grep -q -- "containerd-shim.* -address $socket" || continue
     pids+=("$pid")
   done
   ((${#pids[@]} == 0)) && return 0

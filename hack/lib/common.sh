@@ -45,6 +45,10 @@ GATEWAY_NAME=ferry
 GATEWAY_CLASS=traefik
 APPS_DOMAIN="${FERRY_APPS_DOMAIN:-apps.ferry.test}"
 
+# The sandbox image that hack/build/pause.sh builds, pushed to the registry
+# on `up` when missing.
+PAUSE_IMAGE="$REGISTRY_ADDR/pause:3.10"
+
 STATE="$FERRY_ENV_DIR"
 LOG_DIR="$STATE/logs"
 PID_DIR="$STATE/pids"
@@ -97,7 +101,7 @@ component_pid() {
   file="$(pid_file "$1")"
   [[ -f "$file" ]] || return 1
   read -r pid exe <"$file" || return 1
-  [[ -n "$pid" && -d "/proc/$pid" ]] || return 1
+  [[ -n "$pid" ]] && process_alive "$pid" || return 1
   actual="$(readlink "/proc/$pid/exe" 2>/dev/null)" || return 1
   actual="${actual% (deleted)}"
   [[ "$actual" == "$(readlink -f "$exe")" ]] || return 1
@@ -105,6 +109,17 @@ component_pid() {
 }
 
 is_running() { component_pid "$1" >/dev/null; }
+
+# A process counts as exited once it is gone or a zombie: components run in
+# their own sessions, and their new parent may reap them only later.
+process_alive() {
+  local stat state
+  stat="$({ cat "/proc/$1/stat"; } 2>/dev/null)" || return 1
+  # The state follows the command name, which is in parentheses.
+  state="${stat##*) }"
+  state="${state%% *}"
+  [[ -n "$state" && "$state" != Z ]]
+}
 
 # START_ENV (NAME=VALUE words) and START_WRAPPER (a command that execs its
 # arguments, such as setpriv) apply to the next start_process call only.
@@ -130,26 +145,27 @@ start_process() {
 # stop_process NAME [SIGNAL] sends SIGNAL (default TERM), waits up to 20 s,
 # then sends SIGKILL. Removes the pid file.
 stop_process() {
-  local name="$1" signal="${2:-TERM}" pid i
+  local name="$1" signal="${2:-TERM}" pid i started
+  started=$(date +%s%N)
   if ! pid="$(component_pid "$name")"; then
     rm -f "$(pid_file "$name")"
     return 0
   fi
   kill -"$signal" "$pid" 2>/dev/null || true
   for ((i = 0; i < 200; i++)); do
-    [[ -d "/proc/$pid" ]] || break
+    process_alive "$pid" || break
     sleep 0.1
   done
-  if [[ -d "/proc/$pid" ]]; then
+  if process_alive "$pid"; then
     log "  $name (pid $pid) ignored SIG$signal for 20s; sending SIGKILL"
     kill -KILL "$pid" 2>/dev/null || true
     for ((i = 0; i < 50; i++)); do
-      [[ -d "/proc/$pid" ]] || break
+      process_alive "$pid" || break
       sleep 0.1
     done
   fi
   rm -f "$(pid_file "$name")"
-  log "  stopped $name (pid $pid)"
+  log "  stopped $name (pid $pid) in $(elapsed_since "$started")"
 }
 
 # --- waiting ---------------------------------------------------------------
@@ -222,6 +238,20 @@ elapsed_since() {
   now=$(date +%s%N)
   elapsed=$(((now - $1) / 1000000))
   printf '%d.%03ds' $((elapsed / 1000)) $((elapsed % 1000))
+}
+
+# write_file FILE: write stdin to FILE only when the content differs, so a
+# component that watches its configuration file (kube-proxy exits when the
+# file changes) is not disturbed by an `up` that changes nothing.
+write_file() {
+  local file="$1" tmp
+  tmp="$(mktemp "$file.XXXXXX")"
+  cat >"$tmp"
+  if cmp -s "$tmp" "$file"; then
+    rm -f "$tmp"
+  else
+    mv "$tmp" "$file"
+  fi
 }
 
 kubectl_admin() {

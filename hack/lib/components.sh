@@ -39,7 +39,7 @@ start_registry() {
   check_port_free registry "$REGISTRY_ADDR"
   mkdir -p "$STATE/registry"
   start_process registry "$REGISTRY_BIN" \
-    --address "$REGISTRY_ADDR" --address "$BRIDGE_IP:$REGISTRY_PORT" --root "$STATE/registry"
+    -listen "$REGISTRY_ADDR" -listen "$BRIDGE_IP:$REGISTRY_PORT" -root "$STATE/registry"
   wait_for registry "the registry API on $REGISTRY_ADDR" http_ok "http://$REGISTRY_ADDR/v2/"
   stage_end
 }
@@ -112,20 +112,28 @@ start_scheduler() {
   stage_end
 }
 
+# node_ready SINCE: the node is Ready with a heartbeat at or after SINCE (an
+# RFC 3339 UTC time), so a Ready status left from an earlier run does not
+# count.
 node_ready() {
-  [[ "$(kubectl_admin get node "$NODE_NAME" \
-    -o 'jsonpath={.status.conditions[?(@.type=="Ready")].status}' 2>/dev/null)" == True ]]
+  local since="$1" status
+  http_ok http://127.0.0.1:10248/healthz >/dev/null || return 1
+  status="$(kubectl_admin get node "$NODE_NAME" -o \
+    'jsonpath={.status.conditions[?(@.type=="Ready")].status} {.status.conditions[?(@.type=="Ready")].lastHeartbeatTime}' 2>/dev/null)" ||
+    return 1
+  [[ "${status%% *}" == True && ! "${status#* }" < "$since" ]]
 }
 
 start_kubelet() {
   stage_begin kubelet
   already_running kubelet && return 0
-  local dir="$STATE/kubelet"
+  local dir="$STATE/kubelet" since
+  since="$(date -u -d "@$(($(date +%s) - 1))" +%Y-%m-%dT%H:%M:%SZ)"
   start_process kubelet "$K8S_BIN/kubelet" \
     --config="$dir/config.yaml" --kubeconfig="$KUBECONFIG_DIR/kubelet.kubeconfig" \
     --hostname-override="$NODE_NAME" --node-ip="$BRIDGE_IP" \
     --root-dir="$dir/root" --cert-dir="$dir/pki" --v=1
-  wait_for kubelet "node $NODE_NAME to be Ready" node_ready
+  wait_for kubelet "node $NODE_NAME to be Ready" node_ready "$since"
   stage_end
 }
 
@@ -157,16 +165,21 @@ start_traefik() {
   check_port_free traefik "$GATEWAY_HTTP_ADDR"
   check_port_free traefik "$GATEWAY_HTTPS_ADDR"
   mkdir -p "$STATE/traefik"
+  # The Gateway's status may still say Programmed from an earlier run.
+  # Clearing it means the wait below sees this Traefik's own report.
+  kubectl_admin -n "$GATEWAY_NAMESPACE" patch gateway "$GATEWAY_NAME" --subresource=status --type=merge \
+    -p '{"status":{"conditions":[]}}' >>"$LOG_DIR/gateway-api.log" 2>&1 ||
+    fail_component gateway-api "rejected clearing the status of Gateway $GATEWAY_NAMESPACE/$GATEWAY_NAME"
   START_ENV=(KUBECONFIG="$KUBECONFIG_DIR/traefik.kubeconfig")
   start_process traefik "$TRAEFIK_BIN" \
-    --global.checkNewVersion=false --global.sendAnonymousUsage=false \
-    --entryPoints.web.address="$GATEWAY_HTTP_ADDR" \
-    --entryPoints.websecure.address="$GATEWAY_HTTPS_ADDR" \
-    --entryPoints.traefikping.address="$TRAEFIK_PING_ADDR" \
-    --ping=true --ping.entryPoint=traefikping \
+    --global.checknewversion=false --global.sendanonymoususage=false \
+    --entrypoints.web.address="$GATEWAY_HTTP_ADDR" \
+    --entrypoints.websecure.address="$GATEWAY_HTTPS_ADDR" \
+    --entrypoints.traefikping.address="$TRAEFIK_PING_ADDR" \
+    --ping=true --ping.entrypoint=traefikping \
     --providers.kubernetesgateway=true \
-    --providers.kubernetesgateway.experimentalChannel=true \
-    --providers.kubernetesgateway.statusAddress.ip=127.0.0.1 \
+    --providers.kubernetesgateway.experimentalchannel=true \
+    --providers.kubernetesgateway.statusaddress.ip=127.0.0.1 \
     --log.level=INFO
   wait_for traefik "/ping on $TRAEFIK_PING_ADDR" http_ok "http://$TRAEFIK_PING_ADDR/ping"
   wait_for traefik "Gateway $GATEWAY_NAMESPACE/$GATEWAY_NAME to be Programmed" gateway_programmed

@@ -6,7 +6,7 @@
 write_containerd_config() {
   local dir="$STATE/containerd"
   mkdir -p "$dir/root" "$dir/state" "$dir/opt" "$dir/runc" "$dir/certs.d"
-  cat >"$dir/config.toml" <<TOML
+  write_file "$dir/config.toml" <<TOML
 version = 2
 root = "$dir/root"
 state = "$dir/state"
@@ -49,7 +49,7 @@ TOML
   local host
   for host in "$REGISTRY_ADDR" "$BRIDGE_IP:$REGISTRY_PORT"; do
     mkdir -p "$dir/certs.d/$host"
-    cat >"$dir/certs.d/$host/hosts.toml" <<TOML
+    write_file "$dir/certs.d/$host/hosts.toml" <<TOML
 server = "http://$host"
 
 [host."http://$host"]
@@ -63,7 +63,7 @@ TOML
 # address to the bridge itself (see host.sh).
 write_cni_config() {
   mkdir -p "$STATE/cni/net.d" "$STATE/cni/ipam"
-  cat >"$STATE/cni/net.d/10-ferry.conflist" <<JSON
+  write_file "$STATE/cni/net.d/10-ferry.conflist" <<JSON
 {
   "cniVersion": "1.0.0",
   "name": "ferry",
@@ -92,8 +92,8 @@ write_kubelet_config() {
   mkdir -p "$dir/root" "$dir/pki" "$dir/pod-logs"
   # Pods resolve through CoreDNS on the bridge; this file only matters for
   # pods with dnsPolicy Default, which then reach no resolver at all.
-  printf 'nameserver 127.0.0.1\n' >"$dir/resolv.conf"
-  cat >"$dir/config.yaml" <<YAML
+  printf 'nameserver 127.0.0.1\n' | write_file "$dir/resolv.conf"
+  write_file "$dir/config.yaml" <<YAML
 apiVersion: kubelet.config.k8s.io/v1beta1
 kind: KubeletConfiguration
 address: $BRIDGE_IP
@@ -133,7 +133,7 @@ YAML
 
 write_kube_proxy_config() {
   mkdir -p "$STATE/kube-proxy"
-  cat >"$STATE/kube-proxy/config.yaml" <<YAML
+  write_file "$STATE/kube-proxy/config.yaml" <<YAML
 apiVersion: kubeproxy.config.k8s.io/v1alpha1
 kind: KubeProxyConfiguration
 clientConnection: {kubeconfig: $KUBECONFIG_DIR/kube-proxy.kubeconfig}
@@ -155,7 +155,7 @@ YAML
 # outside the cluster get REFUSED and no query leaves the machine.
 write_corefile() {
   mkdir -p "$STATE/coredns"
-  cat >"$STATE/coredns/Corefile" <<COREFILE
+  write_file "$STATE/coredns/Corefile" <<COREFILE
 .:53 {
     bind $BRIDGE_IP
     errors

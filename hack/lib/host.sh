@@ -27,7 +27,7 @@ HOST_SYSCTLS=(
 
 # Paths that the kubelet, containerd and the CNI plugins create whatever
 # their configured directories are.
-HOST_PATHS=(/var/lib/kubelet /var/log/containers /var/log/pods /var/lib/cni /run/netns /etc/cni)
+HOST_PATHS=(/var/lib/kubelet /var/log/containers /var/log/pods /var/lib/cni /run/netns /etc/cni /run/containerd)
 
 IPTABLES_TABLES=(filter nat mangle raw)
 GUARD_CHAIN=FERRY-FORWARD
@@ -70,9 +70,12 @@ record_host_state() {
 }
 
 # Create the bridge that carries pods, the node IP and the apiserver. The
-# kernel forwards only packets arriving on this bridge (its own forwarding
-# flag; net.ipv4.ip_forward stays as it was), which Service traffic between
-# pods needs, and the guard chain drops any of them routed off the bridge.
+# host forwards nothing: net.ipv4.ip_forward and the bridge's own forwarding
+# flag stay 0, so pods cannot reach beyond this machine. Service traffic
+# between pods still works because br_netfilter bridges a packet whose DNAT
+# target sits on the same bridge instead of routing it. The guard chain
+# drops pod traffic routed off the bridge should forwarding ever be turned
+# on by something else.
 setup_bridge() {
   if ! ip link show "$BRIDGE" >/dev/null 2>&1; then
     ip link add "$BRIDGE" type bridge
@@ -81,14 +84,13 @@ setup_bridge() {
     ip addr add "$BRIDGE_IP/16" dev "$BRIDGE"
   fi
   ip link set "$BRIDGE" up
-  echo 1 >"/proc/sys/net/ipv4/conf/$BRIDGE/forwarding"
   echo 1 >"/proc/sys/net/ipv6/conf/$BRIDGE/disable_ipv6" 2>/dev/null || true
   # Service addresses are virtual (kube-proxy DNAT). This route keeps host
   # traffic to them on the bridge even when no Service matches.
   ip route replace "$SERVICE_CIDR" dev "$BRIDGE" src "$BRIDGE_IP"
 
-  # Service replies between pods on the bridge must pass iptables for
-  # kube-proxy's DNAT to be reversed.
+  # Service traffic between pods on the bridge must pass iptables, both for
+  # kube-proxy's DNAT and for reversing it on the replies.
   if [[ ! -e "$(sysctl_path net.bridge.bridge-nf-call-iptables)" ]]; then
     modprobe br_netfilter 2>/dev/null || true
   fi
@@ -176,8 +178,10 @@ restore_host_state() {
   for path in "${HOST_PATHS[@]}"; do
     [[ -e "$path" ]] || continue
     grep -qx "$path" "$HOST_RECORD_DIR/paths" 2>/dev/null && continue
-    if [[ "$path" == /run/netns ]]; then
-      rmdir "$path" 2>/dev/null || log "  left $path in place: it still holds entries"
+    if [[ "$path" == /run/netns || "$path" == /run/containerd ]]; then
+      # Another containerd may use these too, so only empty directories go.
+      find "$path" -depth -type d -empty -delete 2>/dev/null || true
+      [[ -e "$path" ]] && log "  left $path in place: it still holds entries"
     else
       rm -rf "$path"
     fi
@@ -190,10 +194,56 @@ restore_host_state() {
       [[ -w "$file" ]] || continue
       current="$(tr -s '\t ' ' ' <"$file")"
       if [[ "$current" != "$value" ]]; then
-        echo "$value" >"$file" 2>/dev/null && log "  restored $name=$value (was $current)" ||
+        if echo "$value" >"$file" 2>/dev/null; then
+          log "  restored $name=$value (was $current)"
+        else
           log "  could not restore $name to $value"
+        fi
       fi
     done <"$HOST_RECORD_DIR/sysctl"
   fi
+  local status=0
+  report_leftovers || status=1
   rm -rf "$HOST_RECORD_DIR"
+  return "$status"
+}
+
+# Print what `down` should have removed but is still there: processes that
+# name the state, database or cache directory, mounts, the bridge, pod
+# network namespaces and KUBE-*, CNI-* and FERRY-* iptables chains that did
+# not exist before the first `up`. Returns 1 when anything is left.
+report_leftovers() {
+  local -a left=()
+  local dir cmdline
+  for dir in /proc/[0-9]*; do
+    [[ "${dir#/proc/}" == "$$" ]] && continue
+    cmdline="$({ tr '\0' ' ' <"$dir/cmdline"; } 2>/dev/null)" || continue
+    case "$cmdline" in
+      *"$STATE/"* | *"$FERRY_POSTGRES_DIR"* | *"$FERRY_CACHE_DIR/"*)
+        left+=("process ${dir#/proc/}: ${cmdline:0:120}")
+        ;;
+    esac
+  done
+  local target
+  while read -r target; do
+    left+=("mount $target")
+  done < <(awk -v s="$STATE/" 'index($5, s) == 1 || index($5, "/run/netns/cni-") == 1 || index($5, "/var/lib/kubelet/") == 1 { print $5 }' /proc/self/mountinfo)
+  ip link show "$BRIDGE" >/dev/null 2>&1 && left+=("bridge $BRIDGE")
+  for target in /run/netns/cni-*; do
+    [[ -e "$target" ]] && left+=("network namespace $target")
+  done
+  local cmd record table chain
+  for cmd in iptables ip6tables; do
+    record="$HOST_RECORD_DIR/chains4"
+    [[ "$cmd" == ip6tables ]] && record="$HOST_RECORD_DIR/chains6"
+    while read -r table chain; do
+      [[ "$chain" =~ ^(KUBE-|CNI-|FERRY-) ]] || continue
+      grep -qx "$table $chain" "$record" 2>/dev/null && continue
+      left+=("$cmd chain $chain in table $table")
+    done < <(list_chains "$cmd")
+  done
+  ((${#left[@]} == 0)) && return 0
+  log "left behind after down:"
+  printf '  %s\n' "${left[@]}" >&2
+  return 1
 }

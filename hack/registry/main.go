@@ -12,6 +12,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -56,6 +57,9 @@ type options struct {
 
 func main() {
 	opts, err := parseFlags(os.Args[1:])
+	if errors.Is(err, flag.ErrHelp) {
+		return
+	}
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "registry: %v\n", err)
 		os.Exit(2)
@@ -160,25 +164,38 @@ func run(ctx context.Context, opts options, ready chan<- []net.Addr) error {
 
 // newConfiguration returns the distribution configuration of the local
 // registry: filesystem storage under root, deletes enabled (Ferry deletes
-// packages and droplets), and a random secret for signing upload state.
+// packages and droplets), and a random secret for signing upload state. It
+// goes through distribution's configuration parser, so every setting not
+// named here gets the same default as in the stock registry binary, and
+// REGISTRY_* environment variables override settings the same way.
 func newConfiguration(root string) (*configuration.Configuration, error) {
-	// The secret only has to be stable while the process runs, because upload
-	// sessions do not outlive it: a client whose upload spans a restart gets
-	// BLOB_UPLOAD_UNKNOWN and starts the upload again.
+	rootYAML, err := json.Marshal(root) // a JSON string is a valid YAML scalar
+	if err != nil {
+		return nil, err
+	}
+	document := fmt.Sprintf(`version: 0.1
+storage:
+  filesystem:
+    rootdirectory: %s
+  delete:
+    enabled: true
+http:
+  headers:
+    X-Content-Type-Options: [nosniff]
+`, rootYAML)
+	config, err := configuration.Parse(strings.NewReader(document))
+	if err != nil {
+		return nil, fmt.Errorf("parse registry configuration: %w", err)
+	}
+
+	// The secret signs the state of open blob uploads. It changes on every
+	// start, so an upload that spans a restart fails with BLOB_UPLOAD_INVALID
+	// and the client has to push again.
 	secret := make([]byte, 32)
 	if _, err := rand.Read(secret); err != nil {
 		return nil, fmt.Errorf("generate upload secret: %w", err)
 	}
-
-	config := &configuration.Configuration{
-		Version: "0.1",
-		Storage: configuration.Storage{
-			"filesystem": configuration.Parameters{"rootdirectory": root},
-			"delete":     configuration.Parameters{"enabled": true},
-		},
-	}
 	config.HTTP.Secret = hex.EncodeToString(secret)
-	config.HTTP.Headers = http.Header{"X-Content-Type-Options": []string{"nosniff"}}
 	return config, nil
 }
 

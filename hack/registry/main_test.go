@@ -90,6 +90,14 @@ func TestManifestsAndTagsSurviveRestart(t *testing.T) {
 		}
 	}
 
+	repositories, err := remote.Catalog(context.Background(), tag.Context().Registry)
+	if err != nil {
+		t.Fatalf("list repositories after restart: %v", err)
+	}
+	if fmt.Sprint(repositories) != "[ferry/test]" {
+		t.Errorf("repositories after restart = %v, want [ferry/test]", repositories)
+	}
+
 	tags, err := remote.List(tag.Context())
 	if err != nil {
 		t.Fatalf("list tags after restart: %v", err)
@@ -159,7 +167,7 @@ func TestParseFlags(t *testing.T) {
 		t.Fatal(err)
 	}
 	if fmt.Sprint(opts.listen) != "[127.0.0.1:5000 10.88.0.1:5000]" {
-		t.Errorf("listen = %v", opts.listen)
+		t.Errorf("listen = %v, want [127.0.0.1:5000 10.88.0.1:5000]", opts.listen)
 	}
 
 	opts, err = parseFlags([]string{"-root", "/tmp/r"})

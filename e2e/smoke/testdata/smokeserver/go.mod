@@ -1,0 +1,3 @@
+module smokeserver
+
+go 1.26
