@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"net/url"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -24,10 +25,61 @@ type Config struct {
 	// Locations are built from it.
 	ExternalURL string `json:"external_url"`
 	// DatabaseURL is the PostgreSQL connection URL.
-	DatabaseURL string `json:"database_url"`
-	Admin       Admin  `json:"admin"`
-	Auth        Auth   `json:"auth"`
-	Log         Log    `json:"log"`
+	DatabaseURL string     `json:"database_url"`
+	Admin       Admin      `json:"admin"`
+	Auth        Auth       `json:"auth"`
+	Log         Log        `json:"log"`
+	Registry    Registry   `json:"registry"`
+	Kubernetes  Kubernetes `json:"kubernetes"`
+	Staging     Staging    `json:"staging"`
+	// DataDir holds upload spool files and the resource-match cache.
+	DataDir string `json:"data_dir"`
+}
+
+// Registry is the OCI registry that holds packages, droplets and build
+// caches.
+type Registry struct {
+	// Address is host[:port] as Ferry reaches the registry.
+	Address string `json:"address"`
+	// ClusterAddress is host[:port] as pods and the kubelet reach the same
+	// registry; empty means Address.
+	ClusterAddress string `json:"cluster_address"`
+	// Insecure allows plain HTTP. go-containerregistry already uses plain
+	// HTTP for loopback and private addresses.
+	Insecure bool `json:"insecure"`
+	// Repository is the path prefix of every image Ferry pushes.
+	Repository string `json:"repository"`
+	Username   string `json:"username"`
+	Password   string `json:"password"`
+}
+
+// Kubernetes says how Ferry reaches the cluster.
+type Kubernetes struct {
+	// Kubeconfig is a kubeconfig path; empty means in-cluster configuration.
+	Kubeconfig string `json:"kubeconfig"`
+}
+
+// Staging configures buildpack staging.
+type Staging struct {
+	// Builders maps each stack name to a CNB builder image.
+	Builders []Builder `json:"builders"`
+	// DefaultStack is the stack of apps that name none.
+	DefaultStack string `json:"default_stack"`
+	// FerryImage is the image of the staging init container that fetches a
+	// package into the build's workspace.
+	FerryImage string `json:"ferry_image"`
+	// BuildpackAliases maps Cloud Foundry buildpack names such as
+	// go_buildpack to CNB buildpack ids.
+	BuildpackAliases map[string]string `json:"buildpack_aliases"`
+	MemoryMB         int64             `json:"memory_mb"`
+	DiskMB           int64             `json:"disk_mb"`
+	Timeout          Duration          `json:"timeout"`
+}
+
+// Builder is one stack's CNB builder.
+type Builder struct {
+	Stack string `json:"stack"`
+	Image string `json:"image"`
 }
 
 // Admin is the user bootstrapped on first start. Ferry never ships a
@@ -94,6 +146,16 @@ func Default() Config {
 			RefreshTokenTTL: Duration{30 * 24 * time.Hour},
 		},
 		Log: Log{Level: "info", Format: "json"},
+		Registry: Registry{
+			Address:    "127.0.0.1:5000",
+			Repository: "ferry",
+		},
+		Staging: Staging{
+			DefaultStack: "ferry-test",
+			MemoryMB:     1024,
+			DiskMB:       4096,
+			Timeout:      Duration{15 * time.Minute},
+		},
 	}
 }
 
@@ -139,6 +201,17 @@ func Load(args []string, getenv func(string) string) (Config, error) {
 	override(&cfg.Admin.Username, "FERRY_ADMIN_USERNAME", *adminUser)
 	override(&cfg.Admin.Password, "FERRY_ADMIN_PASSWORD", *adminPassword)
 	override(&cfg.Log.Level, "FERRY_LOG_LEVEL", *logLevel)
+	override(&cfg.Registry.Address, "FERRY_REGISTRY", "")
+	override(&cfg.Registry.ClusterAddress, "FERRY_REGISTRY_CLUSTER_ADDRESS", "")
+	override(&cfg.Kubernetes.Kubeconfig, "KUBECONFIG", "")
+	override(&cfg.Staging.FerryImage, "FERRY_STAGING_IMAGE", "")
+	override(&cfg.DataDir, "FERRY_DATA_DIR", "")
+	if cfg.Registry.ClusterAddress == "" {
+		cfg.Registry.ClusterAddress = cfg.Registry.Address
+	}
+	if cfg.DataDir == "" {
+		cfg.DataDir = defaultDataDir(getenv)
+	}
 
 	// A changed listen address with no external URL means "reach me there".
 	if !externalSet {
@@ -147,6 +220,17 @@ func Load(args []string, getenv func(string) string) (Config, error) {
 	cfg.ExternalURL = strings.TrimRight(cfg.ExternalURL, "/")
 
 	return cfg, cfg.Validate()
+}
+
+// defaultDataDir is $XDG_STATE_HOME/ferry, or ~/.local/state/ferry.
+func defaultDataDir(getenv func(string) string) string {
+	if dir := getenv("XDG_STATE_HOME"); dir != "" {
+		return filepath.Join(dir, "ferry")
+	}
+	if home := getenv("HOME"); home != "" {
+		return filepath.Join(home, ".local", "state", "ferry")
+	}
+	return filepath.Join(os.TempDir(), "ferry")
 }
 
 // Validate reports the first invalid setting, naming it and the fix.
