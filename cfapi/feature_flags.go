@@ -109,7 +109,7 @@ type featureFlagPayload struct {
 	CustomErrorMessage nullableString `json:"custom_error_message"`
 }
 
-// nullableString tells an absent JSON field from an explicit null.
+// nullableString distinguishes an absent JSON field from an explicit null.
 type nullableString struct {
 	Set   bool
 	Value *string

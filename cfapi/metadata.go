@@ -192,7 +192,8 @@ func metadataValues(m *metadataPayload) (labels, annotations map[string]string) 
 	return labels, annotations
 }
 
-// metadataRequest is how metadata appears in an audit event's data.request.
+// metadataRequest returns metadata in the form an audit event's data.request
+// records it.
 func metadataRequest(m *metadataPayload) map[string]any {
 	out := map[string]any{}
 	if m.Labels != nil {
@@ -279,8 +280,8 @@ func splitRequirements(raw string) []string {
 // setRequirement matches "key in (…)" and "key notin (…)".
 var setRequirement = regexp.MustCompile(`^(\S+)\s+(in|notin)\s*\((.*)\)$`)
 
-// parseRequirement parses one trimmed requirement. It checks the syntax
-// only; the caller validates the key and values.
+// parseRequirement parses one trimmed requirement. It checks only the
+// syntax, and the caller validates the key and values.
 func parseRequirement(s string) (store.LabelRequirement, bool) {
 	if m := setRequirement.FindStringSubmatch(s); m != nil {
 		op := store.LabelIn

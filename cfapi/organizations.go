@@ -144,7 +144,7 @@ func (a *API) getOrganization(r *http.Request) (*response, error) {
 }
 
 // visibleOrganization reads the organization of the path for a request that
-// takes no query parameters; an invisible one is 404.
+// takes no query parameters. An invisible organization is a 404.
 func (a *API) visibleOrganization(r *http.Request) (store.Organization, error) {
 	if err := requireRead(actorOf(r)); err != nil {
 		return store.Organization{}, err
@@ -160,9 +160,9 @@ func (a *API) visibleOrganization(r *http.Request) (store.Organization, error) {
 }
 
 // createOrganization serves POST /v3/organizations. Admins may always create
-// organizations; other users with cloud_controller.write only while the
-// user_org_creation feature flag is enabled, and they become the new
-// organization's user and manager in the same transaction.
+// organizations. Other users with cloud_controller.write may create them
+// while the user_org_creation feature flag is enabled, and they become the
+// new organization's user and manager in the same transaction.
 func (a *API) createOrganization(r *http.Request) (*response, error) {
 	ctx := r.Context()
 	actor := actorOf(r)
@@ -305,7 +305,7 @@ func (a *API) updateOrganization(r *http.Request) (*response, error) {
 
 // deleteOrganization serves DELETE /v3/organizations/:guid for admins. It
 // records the request and starts an organization.delete job in one
-// transaction; the job removes the organization with everything in it.
+// transaction, and the job removes the organization with everything in it.
 func (a *API) deleteOrganization(r *http.Request) (*response, error) {
 	ctx := r.Context()
 	actor := actorOf(r)
@@ -333,8 +333,8 @@ func (a *API) deleteOrganization(r *http.Request) (*response, error) {
 }
 
 // runOrganizationDelete is the organization.delete job. Foreign-key
-// cascades remove the spaces, space quotas and roles with the organization;
-// running it again after the organization is gone succeeds.
+// cascades remove the spaces, space quotas and roles with the organization.
+// Running it again after the organization is gone succeeds.
 func (a *API) runOrganizationDelete(ctx context.Context, job store.Job) error {
 	return store.DeleteOrganization(ctx, a.store.DB(), job.ResourceGUID)
 }

@@ -139,10 +139,17 @@ func noQuery(r *http.Request) error {
 	return rejectUnknownParams(r.URL.Query(), nil)
 }
 
+// splitList splits a comma-separated filter value and then decodes each
+// part, as Cloud Controller does: the cf CLI escapes a comma inside a name as
+// %2C, so it survives the split and is decoded afterwards.
 func splitList(v string) []string {
 	parts := strings.Split(v, ",")
 	for i, p := range parts {
-		parts[i] = strings.TrimSpace(p)
+		p = strings.TrimSpace(p)
+		if decoded, err := url.QueryUnescape(p); err == nil {
+			p = decoded
+		}
+		parts[i] = p
 	}
 	return parts
 }
@@ -185,7 +192,7 @@ func decodeBody(r *http.Request, v any) error {
 		if typeErr.Field == "" {
 			return apierr.MessageParseError("the body must be a JSON object")
 		}
-		return apierr.UnprocessableEntity(fmt.Sprintf("%s must be a %s", fieldLabel(typeErr.Field), jsonTypeName(typeErr.Type.Kind().String())))
+		return apierr.UnprocessableEntity(fmt.Sprintf("%s must be %s", fieldLabel(typeErr.Field), jsonTypeName(typeErr.Type.Kind().String())))
 	case strings.HasPrefix(err.Error(), "json: unknown field "):
 		field := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
 		return apierr.UnprocessableEntity("Unknown field(s): '" + field + "'")
@@ -206,14 +213,14 @@ func fieldLabel(path string) string {
 func jsonTypeName(kind string) string {
 	switch kind {
 	case "string":
-		return "string"
+		return "a string"
 	case "bool":
-		return "boolean"
+		return "a boolean"
 	case "map", "struct":
-		return "object"
+		return "an object"
 	case "slice", "array":
-		return "array"
+		return "an array"
 	default:
-		return "number"
+		return "a number"
 	}
 }

@@ -200,7 +200,7 @@ func (a *API) spaceOrganizations(ctx context.Context, r *http.Request, guids []s
 	return out, nil
 }
 
-// visibleSpace reads the space of the path; an invisible one is 404.
+// visibleSpace reads the space of the path. An invisible space is a 404.
 func (a *API) visibleSpace(r *http.Request) (store.Space, error) {
 	if err := requireRead(actorOf(r)); err != nil {
 		return store.Space{}, err
@@ -307,8 +307,9 @@ func (a *API) createSpace(r *http.Request) (*response, error) {
 	return created(a.presentSpace(space)), nil
 }
 
-// authorizeSpaceWrite checks that actor may change space: admins always;
-// otherwise org managers, plus space managers when spaceManagers is set.
+// authorizeSpaceWrite checks that actor may change space. Admins always
+// may. Otherwise org managers may, and space managers too when
+// spaceManagers is set.
 // Non-admins may not change anything in a suspended organization, and only
 // org managers may change a suspended space. It reports whether the actor
 // manages the space's organization.
@@ -424,7 +425,7 @@ func (a *API) deleteSpace(r *http.Request) (*response, error) {
 }
 
 // runSpaceDelete is the space.delete job. The space's roles go with it by
-// foreign-key cascade; running it again after the space is gone succeeds.
+// foreign-key cascade. Running it again after the space is gone succeeds.
 func (a *API) runSpaceDelete(ctx context.Context, job store.Job) error {
 	return store.DeleteSpace(ctx, a.store.DB(), job.ResourceGUID)
 }

@@ -480,3 +480,57 @@ func TestSpaceFeaturesAndUsage(t *testing.T) {
 	assertTenancyError(t, env.do(http.MethodGet, base+"/usage_summary", strangerToken, nil), http.StatusNotFound, 10010, "Space not found")
 	assertTenancyError(t, env.do(http.MethodGet, base+"/features", strangerToken, nil), http.StatusNotFound, 10010, "Space not found")
 }
+
+// TestCLITenancySequences replays the requests cf create-org, create-space,
+// target, orgs, spaces, delete-space and delete-org send, and checks the
+// fields the cf CLI reads.
+func TestCLITenancySequences(t *testing.T) {
+	f := newTenancyFixture(t)
+	env := f.env
+	ctx := context.Background()
+
+	// cf create-org acme, twice: the second 422 is printed as OK.
+	var org organizationJSON
+	env.do(http.MethodPost, "/v3/organizations", f.admin, map[string]any{"name": "acme", "suspended": false}).
+		expect(http.StatusCreated).decode(&org)
+	assertTenancyError(t, env.do(http.MethodPost, "/v3/organizations", f.admin, map[string]any{"name": "acme", "suspended": false}),
+		http.StatusUnprocessableEntity, 10008, "Organization 'acme' already exists.")
+
+	// cf create-space dev -o acme, twice.
+	names, body := tenancyNames(t, env.do(http.MethodGet, "/v3/organizations?names=acme&page=1&per_page=1", f.admin, nil))
+	if len(names) != 1 || body.Resources[0].GUID != org.GUID {
+		t.Fatalf("org lookup = %v", names)
+	}
+	var space spaceJSON
+	env.do(http.MethodPost, "/v3/spaces", f.admin, spaceCreateBody("dev", org.GUID)).expect(http.StatusCreated).decode(&space)
+	if space.Relationships.Organization.Data == nil || space.Relationships.Organization.Data.GUID != org.GUID {
+		t.Errorf("space relationships = %+v", space.Relationships)
+	}
+	assertTenancyError(t, env.do(http.MethodPost, "/v3/spaces", f.admin, spaceCreateBody("dev", org.GUID)),
+		http.StatusUnprocessableEntity, 10008, "Name must be unique per organization")
+
+	// cf target -o acme -s dev, cf orgs, cf spaces.
+	names, _ = tenancyNames(t, env.do(http.MethodGet, "/v3/spaces?names=dev&organization_guids="+org.GUID+"&page=1&per_page=1", f.admin, nil))
+	if len(names) != 1 {
+		t.Errorf("space lookup = %v", names)
+	}
+	names, _ = tenancyNames(t, env.do(http.MethodGet, "/v3/organizations?order_by=name", f.admin, nil))
+	if len(names) != 1 || names[0] != "acme" {
+		t.Errorf("cf orgs = %v", names)
+	}
+	names, _ = tenancyNames(t, env.do(http.MethodGet, "/v3/spaces?order_by=name&organization_guids="+org.GUID, f.admin, nil))
+	if len(names) != 1 || names[0] != "dev" {
+		t.Errorf("cf spaces = %v", names)
+	}
+
+	// cf delete-space dev -f and cf delete-org acme -f poll the Location.
+	for _, path := range []string{"/v3/spaces/" + space.GUID, "/v3/organizations/" + org.GUID} {
+		location := env.do(http.MethodDelete, path, f.admin, nil).expect(http.StatusAccepted).Header.Get("Location")
+		env.runner.RunPending(ctx)
+		job := env.do(http.MethodGet, strings.TrimPrefix(location, env.server.URL), f.admin, nil).expect(http.StatusOK).object()
+		if job["state"] != "COMPLETE" {
+			t.Errorf("job of DELETE %s = %v, want COMPLETE", path, job)
+		}
+		env.do(http.MethodGet, path, f.admin, nil).expect(http.StatusNotFound)
+	}
+}

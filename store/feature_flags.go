@@ -10,8 +10,8 @@ import (
 	"github.com/lib/pq"
 )
 
-// FeatureFlagDefault is a feature flag Cloud Controller knows and its value
-// until an admin changes it.
+// FeatureFlagDefault is a Cloud Controller feature flag and its value until
+// an admin changes it.
 type FeatureFlagDefault struct {
 	Name    string
 	Enabled bool
@@ -46,14 +46,14 @@ var FeatureFlagDefaults = []FeatureFlagDefault{
 type FeatureFlag struct {
 	Name    string
 	Enabled bool
-	// CustomErrorMessage replaces the default "Feature Disabled" detail;
-	// "" means none.
+	// CustomErrorMessage replaces the default "Feature Disabled" detail. The
+	// empty string means none.
 	CustomErrorMessage string
 	// UpdatedAt is zero for a flag no admin has changed.
 	UpdatedAt time.Time
 }
 
-// FeatureFlagUpdate changes a flag. A nil Enabled keeps the current value;
+// FeatureFlagUpdate changes a flag. A nil Enabled keeps the current value.
 // SetMessage replaces the custom error message with Message, and a nil
 // Message clears it.
 type FeatureFlagUpdate struct {
@@ -104,7 +104,7 @@ func scanFeatureFlag(row interface{ Scan(...any) error }, extra ...any) (Feature
 }
 
 // FeatureFlag returns the current value of the flag name, and ErrNotFound
-// for a name Cloud Controller does not know.
+// for a name Cloud Controller does not define.
 func (s *Store) FeatureFlag(ctx context.Context, name string) (FeatureFlag, error) {
 	if _, ok := featureFlagDefault(name); !ok {
 		return FeatureFlag{}, fmt.Errorf("feature flag %s: %w", name, ErrNotFound)
@@ -148,7 +148,7 @@ func (s *Store) FeatureFlags(ctx context.Context, page Page) ([]FeatureFlag, int
 }
 
 // UpdateFeatureFlag applies u to the flag name through q and returns the
-// result. It returns ErrNotFound for a name Cloud Controller does not know.
+// result. It returns ErrNotFound for a name Cloud Controller does not define.
 func UpdateFeatureFlag(ctx context.Context, q querier, name string, u FeatureFlagUpdate) (FeatureFlag, error) {
 	def, ok := featureFlagDefault(name)
 	if !ok {

@@ -41,7 +41,8 @@ func splitPatch(patch map[string]*string) (set []byte, remove any, err error) {
 }
 
 // metadataAssignments renders the SET clauses that apply patch to the
-// labels and annotations columns; it is empty when the patch changes nothing.
+// labels and annotations columns. It returns "" when the patch changes
+// nothing.
 func metadataAssignments(patch MetadataPatch, a *args) (string, error) {
 	clause := ""
 	for _, part := range []struct {
@@ -105,7 +106,8 @@ type LabelRequirement struct {
 	Values   []string
 }
 
-// LabelSelector is a parsed label_selector; every requirement must hold.
+// LabelSelector is a parsed label_selector. A resource matches when every
+// requirement holds.
 type LabelSelector []LabelRequirement
 
 // condition renders the selector as a SQL condition over the jsonb labels

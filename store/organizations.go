@@ -33,7 +33,7 @@ type Organization struct {
 	UpdatedAt   time.Time
 }
 
-// OrganizationFilter selects organizations; a nil slice does not filter.
+// OrganizationFilter selects organizations. A nil slice does not filter.
 type OrganizationFilter struct {
 	GUIDs []string
 	// Names match without regard to case.
@@ -43,7 +43,8 @@ type OrganizationFilter struct {
 	UpdatedAts    TimeFilter
 }
 
-// OrganizationUpdate is a partial update; nil fields stay as they are.
+// OrganizationUpdate is a partial update of an organization. Nil fields
+// stay as they are.
 type OrganizationUpdate struct {
 	Name      *string
 	Suspended *bool
@@ -165,7 +166,8 @@ func (s *Store) Organization(ctx context.Context, guid string, vis Visibility) (
 }
 
 // Organizations returns one page of the organizations vis may see that match
-// f, and the total number of matches across all pages, in one query.
+// f, and the total number of matches across all pages. It runs one query,
+// and a second only for a page past the last one.
 func (s *Store) Organizations(ctx context.Context, f OrganizationFilter, page Page, vis Visibility) ([]Organization, int, error) {
 	var a args
 	where := []string{vis.orgCondition("o.guid", &a)}
@@ -208,7 +210,7 @@ func (s *Store) Organizations(ctx context.Context, f OrganizationFilter, page Pa
 	return orgs, total, nil
 }
 
-// Usage is what an organization or space consumes of its quota.
+// Usage is the quota consumption of an organization or space.
 type Usage struct {
 	StartedInstances int
 	MemoryInMB       int
@@ -224,7 +226,7 @@ type Usage struct {
 func (s *Store) OrganizationUsage(ctx context.Context, guid string) (Usage, error) {
 	// TODO: count started instances, memory, routes, service instances,
 	// reserved ports, private domains, tasks and service keys once the
-	// tables holding them exist; until then an organization uses nothing.
+	// tables that store them exist. Until then an organization uses nothing.
 	return Usage{}, nil
 }
 
@@ -251,10 +253,9 @@ func appendTimeConditions(where []string, alias string, createdAts, updatedAts T
 // listTotal is the select expression of a list query's total_results,
 // given the query's FROM and WHERE clauses. For actors who see every row, a
 // scalar count lets PostgreSQL read the page from an index, where a window
-// function would first materialise every matching row (5× slower for a
-// page of 50 of 50,000 spaces). For other actors the visible rows are few,
-// and the window function evaluates the visibility condition once instead
-// of twice.
+// function would first materialise every matching row: docs/benchmarks.md
+// compares the two. For other actors the visible rows are few, and the
+// window function evaluates the visibility condition once instead of twice.
 func listTotal(vis Visibility, from string) string {
 	if vis.All {
 		return "(SELECT count(*)" + from + ")"
@@ -264,7 +265,7 @@ func listTotal(vis Visibility, from string) string {
 
 // countFrom counts the rows of a list query's FROM and WHERE clauses. List
 // methods call it only for a page past the last one, which has no row to
-// carry the COUNT(*) OVER () total.
+// carry the total column.
 func countFrom(ctx context.Context, q querier, from string, a args) (int, error) {
 	var n int
 	if err := q.QueryRowContext(ctx, `SELECT count(*)`+from, a...).Scan(&n); err != nil {

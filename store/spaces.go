@@ -33,7 +33,7 @@ type Space struct {
 	UpdatedAt   time.Time
 }
 
-// SpaceFilter selects spaces; a nil slice does not filter.
+// SpaceFilter selects spaces. A nil slice does not filter.
 type SpaceFilter struct {
 	GUIDs []string
 	// Names match without regard to case.
@@ -44,7 +44,7 @@ type SpaceFilter struct {
 	UpdatedAts        TimeFilter
 }
 
-// SpaceUpdate is a partial update; nil fields stay as they are.
+// SpaceUpdate is a partial update of a space. Nil fields stay as they are.
 type SpaceUpdate struct {
 	Name      *string
 	Suspended *bool
@@ -79,7 +79,7 @@ func scanSpace(row interface{ Scan(...any) error }, extra ...any) (Space, error)
 
 // CreateSpace inserts sp through q and returns it as stored. A name that
 // collides with another space's in the organization, ignoring case, is a
-// *UniqueError on ConstraintSpaceName; an organization that no longer
+// *UniqueError on ConstraintSpaceName. An organization that no longer
 // exists is a *ForeignKeyError on ConstraintSpaceOrganization.
 func CreateSpace(ctx context.Context, q querier, sp Space) (Space, error) {
 	row := q.QueryRowContext(ctx, `
@@ -142,7 +142,8 @@ func (s *Store) Space(ctx context.Context, guid string, vis Visibility) (Space, 
 }
 
 // Spaces returns one page of the spaces vis may see that match f, and the
-// total number of matches across all pages, in one query.
+// total number of matches across all pages. It runs one query, and a
+// second only for a page past the last one.
 func (s *Store) Spaces(ctx context.Context, f SpaceFilter, page Page, vis Visibility) ([]Space, int, error) {
 	var a args
 	where := []string{vis.spaceCondition("s.guid", &a)}
@@ -192,7 +193,7 @@ func (s *Store) Spaces(ctx context.Context, f SpaceFilter, page Page, vis Visibi
 func (s *Store) SpaceUsage(ctx context.Context, guid string) (Usage, error) {
 	// TODO: count started instances, memory, routes, service instances,
 	// reserved ports, the organization's private domains, running tasks and
-	// service keys once the tables holding them exist; until then a space
+	// service keys once the tables that store them exist. Until then a space
 	// uses nothing.
 	return Usage{}, nil
 }
