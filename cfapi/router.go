@@ -33,6 +33,7 @@ func (a *API) Handler() http.Handler {
 		a.featureFlagRoutes(),
 		a.jobRoutes(),
 		a.auditEventRoutes(),
+		a.isolationSegmentRoutes(),
 	} {
 		for _, rt := range group {
 			h := a.serve(rt.handler)

@@ -49,12 +49,7 @@ func (a *API) uaaActor(r *http.Request) (*auth.Actor, error) {
 	if !found || !strings.EqualFold(scheme, "bearer") {
 		return nil, apierr.InvalidToken("The Authorization header must be \"bearer\" followed by an access token.")
 	}
-	// The cf CLI's token revocation prefixes its stored "bearer <token>"
-	// with another "Bearer ", so a doubled scheme is accepted.
 	token = strings.TrimSpace(token)
-	if inner, ok := cutPrefixFold(token, "bearer "); ok {
-		token = strings.TrimSpace(inner)
-	}
 
 	actor, err := a.auth.Verify(r.Context(), token)
 	var cfErr *apierr.Error
@@ -65,13 +60,6 @@ func (a *API) uaaActor(r *http.Request) (*auth.Actor, error) {
 		return nil, err
 	}
 	return actor, nil
-}
-
-func cutPrefixFold(s, prefix string) (string, bool) {
-	if len(s) >= len(prefix) && strings.EqualFold(s[:len(prefix)], prefix) {
-		return s[len(prefix):], true
-	}
-	return s, false
 }
 
 // requireScope fails with insufficient_scope unless actor has one of scopes.

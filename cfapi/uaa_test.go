@@ -504,9 +504,8 @@ func TestUAALogoutAsCFCLI(t *testing.T) {
 	}
 
 	// cf logout revokes the refresh token, then the access token, each by
-	// the jti in its payload, sending the stored "bearer <access token>"
-	// behind another "Bearer ".
-	header := "Bearer bearer " + tok.AccessToken
+	// the jti in its payload, sending its stored "bearer <access token>".
+	header := "bearer " + tok.AccessToken
 	env.doWithHeader(http.MethodDelete, "/oauth/token/revoke/"+refreshJTI, header, nil).expect(http.StatusOK)
 	env.doWithHeader(http.MethodDelete, "/oauth/token/revoke/"+tok.JTI, header, nil).expect(http.StatusOK)
 
