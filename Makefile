@@ -11,8 +11,11 @@ BENCH       ?= .
 
 .PHONY: setup build test lint bench fmt
 
+# setup installs Debian packages, then builds (or reuses from ~/.cache/ferry)
+# the Kubernetes binaries that the tier-2 tests run as a real API server.
 setup:
 	bash hack/setup.sh
+	bash hack/k8s-build.sh >/dev/null
 
 build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o bin/ferry ./cmd/ferry
