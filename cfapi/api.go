@@ -4,8 +4,11 @@ import (
 	"log/slog"
 	"strings"
 
+	"github.com/ferrycf/ferry/appbits"
 	"github.com/ferrycf/ferry/auth"
+	"github.com/ferrycf/ferry/config"
 	"github.com/ferrycf/ferry/jobs"
+	"github.com/ferrycf/ferry/registry"
 	"github.com/ferrycf/ferry/store"
 )
 
@@ -14,6 +17,31 @@ type Config struct {
 	// ExternalURL is the base URL clients use to reach Ferry, e.g.
 	// "https://api.example.com". Every link and Location is built from it.
 	ExternalURL string
+	// Staging is the staging configuration. Apps take their default stack
+	// from it, and a stack an app names must be one of its builders' stacks.
+	Staging config.Staging
+	// Registry stores bits packages as images. Without one, bits uploads,
+	// copies and downloads fail with CF-UnknownError.
+	Registry *registry.Client
+	// DataDir holds upload spool files and, under resource-cache/, the
+	// resource cache.
+	DataDir string
+	// UploadLimits bound package uploads; zero fields take
+	// appbits.DefaultLimits.
+	UploadLimits appbits.Limits
+	// Builders reads the stacks' builder images for /v3/stacks and
+	// /v3/buildpacks. Without it, stacks come from Staging alone and there
+	// are no buildpacks.
+	Builders BuilderCatalog
+	// Docker makes the droplets of docker builds. Without it, docker
+	// builds fail with CF-UnknownError.
+	Docker DockerStager
+	// Instances reports the instances of processes from the runtime.
+	// Without it, every instance of a started app is reported DOWN.
+	Instances InstanceReporter
+	// Restarter restarts single instances. Without it, restarting an
+	// instance fails with CF-ServiceUnavailable.
+	Restarter InstanceRestarter
 }
 
 // API serves the Cloud Foundry and UAA endpoints.
@@ -23,6 +51,13 @@ type API struct {
 	jobs        *jobs.Runner
 	logger      *slog.Logger
 	externalURL string
+	staging     config.Staging
+	registry    *registry.Client
+	uploads     uploadConfig
+	builders    BuilderCatalog
+	docker      DockerStager
+	instances   InstanceReporter
+	restarter   InstanceRestarter
 }
 
 // New returns the API and registers its async operations with runner.
@@ -33,6 +68,13 @@ func New(st *store.Store, authService *auth.Service, runner *jobs.Runner, logger
 		jobs:        runner,
 		logger:      logger,
 		externalURL: strings.TrimRight(cfg.ExternalURL, "/"),
+		staging:     cfg.Staging,
+		registry:    cfg.Registry,
+		uploads:     newUploadConfig(cfg.DataDir, cfg.UploadLimits),
+		builders:    cfg.Builders,
+		docker:      cfg.Docker,
+		instances:   cfg.Instances,
+		restarter:   cfg.Restarter,
 	}
 	a.registerJobs()
 	return a

@@ -58,6 +58,10 @@ func writeResponse(w http.ResponseWriter, resp *response) {
 		w.WriteHeader(resp.status)
 		return
 	}
+	if stream, ok := resp.body.(*streamBody); ok {
+		stream.writeTo(w, resp.status)
+		return
+	}
 	writeJSON(w, resp.status, resp.body)
 }
 

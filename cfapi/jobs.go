@@ -17,6 +17,10 @@ func (a *API) registerJobs() {
 		a.spaceJobs(),
 		a.roleJobs(),
 		a.userJobs(),
+		a.appJobs(),
+		a.packageJobs(),
+		a.manifestJobs(),
+		a.dropletJobs(),
 	} {
 		for op, fn := range group {
 			a.jobs.Handle(op, fn)

@@ -166,7 +166,12 @@ func quoteList(items []string) string {
 // CF-MessageParseError; unknown fields and wrongly typed values are a 422 that
 // names the field.
 func decodeBody(r *http.Request, v any) error {
-	body := http.MaxBytesReader(nil, r.Body, maxBodyBytes)
+	return decodeBodyLimit(r, v, maxBodyBytes)
+}
+
+// decodeBodyLimit is decodeBody for bodies of up to limit bytes.
+func decodeBodyLimit(r *http.Request, v any, limit int64) error {
+	body := http.MaxBytesReader(nil, r.Body, limit)
 	dec := json.NewDecoder(body)
 	dec.DisallowUnknownFields()
 
@@ -187,7 +192,7 @@ func decodeBody(r *http.Request, v any) error {
 	case errors.As(err, &syntaxErr), errors.Is(err, io.ErrUnexpectedEOF):
 		return apierr.MessageParseError("the body is not valid JSON")
 	case errors.As(err, &maxErr):
-		return apierr.MessageParseError(fmt.Sprintf("the body exceeds %d bytes", maxBodyBytes))
+		return apierr.MessageParseError(fmt.Sprintf("the body exceeds %d bytes", limit))
 	case errors.As(err, &typeErr):
 		if typeErr.Field == "" {
 			return apierr.MessageParseError("the body must be a JSON object")

@@ -34,6 +34,13 @@ func (a *API) Handler() http.Handler {
 		a.jobRoutes(),
 		a.auditEventRoutes(),
 		a.isolationSegmentRoutes(),
+		a.appRoutes(),
+		a.packageRoutes(),
+		a.processRoutes(),
+		a.buildRoutes(),
+		a.dropletRoutes(),
+		a.stackRoutes(),
+		a.buildpackRoutes(),
 	} {
 		for _, rt := range group {
 			h := a.serve(rt.handler)

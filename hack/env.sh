@@ -9,13 +9,21 @@
 # FERRY_POSTGRES_PORT, FERRY_ENV_TIMEOUT (seconds per stage, default 90).
 set -euo pipefail
 
+# shellcheck source=hack/lib/common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
+# shellcheck source=hack/lib/pki.sh
 source "$FERRY_HACK/lib/pki.sh"
+# shellcheck source=hack/lib/configs.sh
 source "$FERRY_HACK/lib/configs.sh"
+# shellcheck source=hack/lib/host.sh
 source "$FERRY_HACK/lib/host.sh"
+# shellcheck source=hack/lib/builds.sh
 source "$FERRY_HACK/lib/builds.sh"
+# shellcheck source=hack/lib/components.sh
 source "$FERRY_HACK/lib/components.sh"
+# shellcheck source=hack/lib/postgres.sh
 source "$FERRY_HACK/lib/postgres.sh"
+# shellcheck source=hack/lib/cluster.sh
 source "$FERRY_HACK/lib/cluster.sh"
 
 usage() {
@@ -59,6 +67,7 @@ cmd_up() {
   write_kubelet_config
   write_kube_proxy_config
   write_corefile
+  write_traefik_config
 
   start_registry
   push_pause_image
@@ -100,6 +109,7 @@ cmd_down() {
   remove_containers
   stop_process containerd
   kill_leftover_shims
+  kill_pod_processes
   stop_process kube-apiserver
   stop_process etcd
   stop_postgres
@@ -201,6 +211,7 @@ cmd_env() {
   }
   add_setting KUBECONFIG "$ADMIN_KUBECONFIG"
   add_setting FERRY_REGISTRY "$REGISTRY_ADDR"
+  add_setting FERRY_REGISTRY_CLUSTER_ADDRESS "$BRIDGE_IP:$REGISTRY_PORT"
   add_setting FERRY_GATEWAY_HTTP "$GATEWAY_HTTP_ADDR"
   add_setting FERRY_GATEWAY_HTTPS "$GATEWAY_HTTPS_ADDR"
   add_setting FERRY_GATEWAY_NAMESPACE "$GATEWAY_NAMESPACE"

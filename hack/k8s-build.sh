@@ -96,7 +96,7 @@ rm -rf "$out_dir/bin.tmp"
 mkdir -p "$out_dir/bin.tmp"
 go build -trimpath -ldflags "$ldflags" -o "$out_dir/bin.tmp/" "${packages[@]}"
 
-rm -rf "$out_dir/bin"
+rm -rf "${out_dir:?}/bin"
 mv "$out_dir/bin.tmp" "$out_dir/bin"
 rm -rf "$src"
 printf 'version=%s\nstaging=%s\nbuilt=%s\n' "$version" "$staging_version" "$build_date" >"$out_dir/complete"

@@ -8,8 +8,11 @@
 # state directory with mode 0600.
 set -euo pipefail
 
+# shellcheck source=hack/lib/common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
+# shellcheck source=hack/lib/cluster.sh
 source "$FERRY_HACK/lib/cluster.sh"
+# shellcheck source=hack/lib/postgres.sh
 source "$FERRY_HACK/lib/postgres.sh"
 
 ADMIN_PASSWORD_FILE="$SECRET_DIR/admin-password"
@@ -42,7 +45,6 @@ cmd_start() {
   stage_begin ferry
   stop_process ferry >/dev/null 2>&1
   if port_in_use "$FERRY_API_ADDR"; then
-    printf '\n' >&2
     die "cannot start ferry: $FERRY_API_ADDR is already in use by a process this environment did not start"
   fi
   # Exported in a subshell so that the password reaches ferry through its
@@ -57,6 +59,7 @@ cmd_start() {
     export FERRY_EXTERNAL_URL="http://$FERRY_API_ADDR"
     export KUBECONFIG="$KUBECONFIG_DIR/ferry.kubeconfig"
     export FERRY_REGISTRY="$REGISTRY_ADDR"
+    export FERRY_REGISTRY_CLUSTER_ADDRESS="$BRIDGE_IP:$REGISTRY_PORT"
     export FERRY_GATEWAY_NAMESPACE="$GATEWAY_NAMESPACE" FERRY_GATEWAY_NAME="$GATEWAY_NAME"
     export FERRY_APPS_DOMAIN="$APPS_DOMAIN"
     start_process ferry "$FERRY_BIN" serve

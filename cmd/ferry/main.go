@@ -1,10 +1,12 @@
 // Command ferry runs Ferry: the Cloud Foundry API server and, later, the
 // controller that runs apps on Kubernetes.
 //
-//	ferry serve     API (and controller) in one process, migrating first
-//	ferry api       API only
-//	ferry migrate   apply database migrations and exit
-//	ferry version   print the version
+//	ferry serve        API (and controller) in one process, migrating first
+//	ferry api          API only
+//	ferry controller   controller only: stages builds on Kubernetes
+//	ferry stage-fetch  unpack a package image (the staging init container)
+//	ferry migrate      apply database migrations and exit
+//	ferry version      print the version
 package main
 
 import (
@@ -23,6 +25,7 @@ import (
 	"github.com/ferrycf/ferry/cfapi"
 	"github.com/ferrycf/ferry/config"
 	"github.com/ferrycf/ferry/jobs"
+	"github.com/ferrycf/ferry/registry"
 	"github.com/ferrycf/ferry/store"
 )
 
@@ -32,10 +35,12 @@ var version = "dev"
 const usage = `usage: ferry <command> [flags]
 
 commands:
-  serve     run the API (and, when available, the controller) in one process
-  api       run the API only
-  migrate   apply database migrations and exit
-  version   print the version
+  serve        run the API and, when Kubernetes is configured, the controller
+  api          run the API only
+  controller   run the controller only (needs KUBECONFIG or in-cluster credentials)
+  stage-fetch  unpack a package for staging; staging Jobs run it
+  migrate      apply database migrations and exit
+  version      print the version
 
 Run "ferry <command> -h" for the flags of a command.
 `
@@ -61,7 +66,9 @@ func run(args []string, stdout, stderr io.Writer) error {
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil
-	case "serve", "api", "migrate":
+	case "stage-fetch":
+		return runStageFetch(rest, stdout, stderr)
+	case "serve", "api", "migrate", "controller":
 	default:
 		fmt.Fprint(stderr, usage)
 		return fmt.Errorf("unknown command %q", cmd)
@@ -88,6 +95,12 @@ func run(args []string, stdout, stderr io.Writer) error {
 	if cmd == "migrate" {
 		logger.Info("migrations applied")
 		return nil
+	}
+	if cmd == "controller" {
+		return runController(ctx, cfg, st, logger)
+	}
+	if cmd == "serve" {
+		startController(ctx, cfg, st, logger)
 	}
 	return serveAPI(ctx, cfg, st, logger, stdout)
 }
@@ -120,7 +133,10 @@ func serveAPI(ctx context.Context, cfg config.Config, st *store.Store, logger *s
 	}
 
 	runner := jobs.NewRunner(st, logger)
-	api := cfapi.New(st, authService, runner, logger, cfapi.Config{ExternalURL: cfg.ExternalURL})
+	images := registry.New(cfg.Registry)
+	builders, docker := stagingBackends(cfg, images, logger)
+	api := cfapi.New(st, authService, runner, logger, cfapi.Config{ExternalURL: cfg.ExternalURL, Staging: cfg.Staging,
+		Registry: images, DataDir: cfg.DataDir, Builders: builders, Docker: docker})
 
 	listener, err := net.Listen("tcp", cfg.ListenAddress)
 	if err != nil {

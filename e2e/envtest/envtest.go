@@ -37,6 +37,9 @@ type Environment struct {
 	// Registry is the plain-HTTP OCI registry as host:port. Images pushed
 	// there can be pulled by the kubelet under the same name.
 	Registry string
+	// ClusterRegistry is the same registry as pods reach it (host:port on
+	// the bridge). The kubelet pulls under this name too.
+	ClusterRegistry string
 	// GatewayHTTP and GatewayHTTPS are host:port addresses of the Gateway's
 	// listeners. Requests select a route by their Host header (and SNI).
 	GatewayHTTP  string
@@ -139,7 +142,7 @@ func parseSettings(out []byte) (map[string]string, error) {
 
 func newEnvironment(root string, settings map[string]string) (*Environment, error) {
 	required := []string{
-		"KUBECONFIG", "FERRY_REGISTRY", "FERRY_GATEWAY_HTTP", "FERRY_GATEWAY_HTTPS",
+		"KUBECONFIG", "FERRY_REGISTRY", "FERRY_REGISTRY_CLUSTER_ADDRESS", "FERRY_GATEWAY_HTTP", "FERRY_GATEWAY_HTTPS",
 		"FERRY_GATEWAY_NAMESPACE", "FERRY_GATEWAY_NAME", "FERRY_APPS_DOMAIN",
 		"FERRY_ENV_CA_FILE", "FERRY_DATABASE_URL", "FERRY_ENV_LOG_DIR",
 	}
@@ -173,6 +176,7 @@ func newEnvironment(root string, settings map[string]string) (*Environment, erro
 		Kube:             kube,
 		Dynamic:          dyn,
 		Registry:         settings["FERRY_REGISTRY"],
+		ClusterRegistry:  settings["FERRY_REGISTRY_CLUSTER_ADDRESS"],
 		GatewayHTTP:      settings["FERRY_GATEWAY_HTTP"],
 		GatewayHTTPS:     settings["FERRY_GATEWAY_HTTPS"],
 		GatewayNamespace: settings["FERRY_GATEWAY_NAMESPACE"],

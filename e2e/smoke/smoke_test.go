@@ -41,8 +41,8 @@ import (
 	"github.com/ferrycf/ferry/e2e/envtest"
 )
 
-// Deadlines for waiting only. A cold environment pulls the image and starts
-// the first pod in seconds; these leave room for a loaded machine.
+// Deadlines for waiting only. The environment pulls the image and starts
+// the pod in seconds, so these leave room for a loaded machine.
 const (
 	rolloutTimeout = 3 * time.Minute
 	routeTimeout   = 2 * time.Minute
@@ -68,7 +68,9 @@ func TestSmoke(t *testing.T) {
 	t.Logf("pushed %s", image)
 
 	createNamespace(t, env, namespace, labels)
-	createDeployment(t, env, namespace, app, image.String(), token, labels)
+	// Pods name images by the registry's bridge address, as Ferry does.
+	podImage := env.ClusterRegistry + "/" + image.RepositoryStr() + "@" + image.DigestStr()
+	createDeployment(t, env, namespace, app, podImage, token, labels)
 	createService(t, env, namespace, app, labels)
 	createHTTPRoute(t, env, routes, namespace, app, host, labels)
 
@@ -89,7 +91,7 @@ func TestSmoke(t *testing.T) {
 	waitForBody(t, plain, "http://"+env.GatewayHTTP+"/fetch?url="+url.QueryEscape(apiURL), host, "ok")
 
 	if status := getStatus(t, plain, "http://"+env.GatewayHTTP+"/", "unknown-"+host); status != http.StatusNotFound {
-		t.Errorf("gateway answered %d for a host without a route; want 404", status)
+		t.Errorf("gateway returned %d for a host without a route; want 404", status)
 	}
 
 	// Delete in the order a user would, each step checked on its own.
@@ -395,8 +397,8 @@ func podStates(ctx context.Context, env *envtest.Environment, namespace, app str
 }
 
 // gatewayClient returns an HTTP client for the gateway's listeners. With a
-// CA file it trusts that CA for HTTPS; the request's Host becomes the SNI
-// name through tlsServerName.
+// CA file it trusts that CA for HTTPS, and tlsServerName sends the
+// request's Host as the SNI name.
 func gatewayClient(t *testing.T, caFile string) *http.Client {
 	t.Helper()
 	tr := localTransport()
@@ -461,7 +463,7 @@ func getStatus(t *testing.T, client *http.Client, url, host string) int {
 }
 
 // waitForBody polls until the gateway routes host to the app. Until
-// Traefik has read the HTTPRoute it answers 404.
+// Traefik has read the HTTPRoute it returns 404.
 func waitForBody(t *testing.T, client *http.Client, url, host, want string) {
 	t.Helper()
 	var status int

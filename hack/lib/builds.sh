@@ -11,6 +11,7 @@ declare -A BUILD_RESULT=()
 run_builds() {
   local spec name script
   local -A pids=()
+
   mkdir -p "$STATE/builds"
   for spec in "$@"; do
     name="${spec%%=*}"
@@ -18,6 +19,24 @@ run_builds() {
     nice -n 10 "$script" >"$STATE/builds/$name.out" 2>"$LOG_DIR/build-$name.log" &
     pids[$name]=$!
   done
+
+  # A cold build takes many minutes, so name the builds still running once
+  # a minute.
+  local waited=0 running
+  while true; do
+    running=()
+    for name in "${!pids[@]}"; do
+      kill -0 "${pids[$name]}" 2>/dev/null && running+=("$name")
+    done
+    ((${#running[@]} == 0)) && break
+    if ((waited > 0 && waited % 60 == 0)); then
+      end_stage_line
+      log "  still building after ${waited}s: ${running[*]} (logs: $LOG_DIR/build-*.log)"
+    fi
+    sleep 1
+    waited=$((waited + 1))
+  done
+
   local failed=()
   for name in "${!pids[@]}"; do
     if ! wait "${pids[$name]}"; then
@@ -29,8 +48,9 @@ run_builds() {
       failed+=("$name")
     fi
   done
+
   if ((${#failed[@]} > 0)); then
-    printf '\n' >&2
+    end_stage_line
     for name in "${failed[@]}"; do
       printf 'error: build of %s failed\n  log: %s\n' "$name" "$LOG_DIR/build-$name.log" >&2
       tail -n 15 "$LOG_DIR/build-$name.log" >&2

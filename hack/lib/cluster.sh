@@ -3,12 +3,12 @@
 # objects, readiness checks and the removal of pod containers. Sourced after
 # components.sh.
 
-# File descriptor 9 holds the lock on the state directory while `up` or
-# `down` runs; start_process closes it in every component.
+# File descriptor 9 keeps the lock on the state directory while `up` or
+# `down` runs. start_process closes it in every component.
 take_lock() {
   exec 9>"$STATE/lock"
   if ! flock -w 900 9; then
-    die "another up or down still holds $STATE/lock after 15 minutes"
+    die "timed out after 15 minutes waiting for $STATE/lock, held by another up or down; check for a running hack/env.sh"
   fi
 }
 
@@ -26,14 +26,18 @@ registry_has() {
     "http://$REGISTRY_ADDR/v2/$repo/manifests/$tag"
 }
 
+# Push the pause image when the registry lacks it or the build produced a
+# new archive since the last push.
 push_pause_image() {
   stage_begin pause-image
-  if registry_has "$PAUSE_IMAGE"; then
+  local stamp="$STATE/pause-image.pushed"
+  if [[ "$(cat "$stamp" 2>/dev/null)" == "$PAUSE_IMAGE_FILE" ]] && registry_has "$PAUSE_IMAGE"; then
     stage_end "present"
     return 0
   fi
   "$IMAGETOOL_BIN" push "$PAUSE_IMAGE_FILE" "$PAUSE_IMAGE" >>"$LOG_DIR/registry.log" 2>&1 ||
     fail_component registry "rejected the pause image push to $PAUSE_IMAGE"
+  printf '%s\n' "$PAUSE_IMAGE_FILE" >"$stamp"
   stage_end "pushed $PAUSE_IMAGE"
 }
 
@@ -138,8 +142,8 @@ remove_containers() {
   ((${#ids[@]} == 0)) || log "  removed ${#ids[@]} containers"
 }
 
-# Shims of this environment's containerd that are still alive after it
-# stopped. They are matched by the containerd socket on their command line.
+# Kill the shims of this environment's containerd that are still alive after
+# it stopped. They are matched by the containerd socket on their command line.
 kill_leftover_shims() {
   local socket="$STATE/containerd/containerd.sock" dir pid
   local -a pids=()
@@ -151,4 +155,22 @@ kill_leftover_shims() {
   ((${#pids[@]} == 0)) && return 0
   log "  killing ${#pids[@]} leftover containerd shims: ${pids[*]}"
   kill -KILL "${pids[@]}" 2>/dev/null || true
+}
+
+# Kill pod processes that outlived their shims, found through the kubepods
+# cgroups that the kubelet of this environment created. This happens when
+# containerd was gone before `down`, so remove_containers could not reach it.
+kill_pod_processes() {
+  local top pid
+  local -a pids=()
+  while read -r top; do
+    grep -qx "$top" "$HOST_RECORD_DIR/cgroups" 2>/dev/null && continue
+    while read -r pid; do
+      [[ -n "$pid" ]] && pids+=("$pid")
+    done < <(find "$top" -name cgroup.procs -exec cat {} + 2>/dev/null)
+  done < <(list_kube_cgroups)
+  ((${#pids[@]} == 0)) && return 0
+  log "  killing ${#pids[@]} pod processes left without a shim"
+  kill -KILL "${pids[@]}" 2>/dev/null || true
+  sleep 0.5
 }

@@ -61,7 +61,19 @@ FERRY_ADMIN_USER="${FERRY_ADMIN_USERNAME:-admin}"
 
 log() { printf '%s\n' "$*" >&2; }
 
+# STAGE_OPEN is 1 while a stage line awaits its result, so an error starts
+# on a line of its own.
+STAGE_OPEN=0
+
+end_stage_line() {
+  if ((STAGE_OPEN)); then
+    printf '\n' >&2
+    STAGE_OPEN=0
+  fi
+}
+
 die() {
+  end_stage_line
   printf 'error: %s\n' "$*" >&2
   exit 1
 }
@@ -70,6 +82,7 @@ die() {
 # the log, and exit.
 fail_component() {
   local name="$1" reason="$2" logfile="$LOG_DIR/$1.log"
+  end_stage_line
   printf 'error: %s %s\n  log: %s\n' "$name" "$reason" "$logfile" >&2
   if [[ -s "$logfile" ]]; then
     printf -- '--- last lines of %s ---\n' "$logfile" >&2
@@ -89,7 +102,7 @@ require_root() {
 }
 
 # --- processes -------------------------------------------------------------
-# A pid file holds "PID EXECUTABLE". A PID counts as ours only while
+# A pid file contains "PID EXECUTABLE". A PID counts as ours only while
 # /proc/PID/exe still points at that executable, so a reused PID is never
 # signalled.
 
@@ -109,6 +122,15 @@ component_pid() {
 }
 
 is_running() { component_pid "$1" >/dev/null; }
+
+# pid_file_alive NAME: the PID in NAME's pid file is alive. Right after
+# start_process the PID may still run env, setsid or a wrapper on the way to
+# exec'ing the component, which component_pid would not accept yet.
+pid_file_alive() {
+  local pid exe
+  read -r pid exe <"$(pid_file "$1")" 2>/dev/null || return 1
+  [[ -n "$pid" ]] && process_alive "$pid"
+}
 
 # A process counts as exited once it is gone or a zombie: components run in
 # their own sessions, and their new parent may reap them only later.
@@ -134,6 +156,11 @@ start_process() {
   local name="$1" exe="$2"
   shift 2
   local logfile="$LOG_DIR/$name.log"
+  # A log over 50 MiB moves to NAME.log.1 when its component starts again.
+  # NOTE: a component that runs for long is never rotated while it runs.
+  if [[ -f "$logfile" ]] && (($(stat -c %s "$logfile") > 50 * 1024 * 1024)); then
+    mv "$logfile" "$logfile.1"
+  fi
   printf '=== %s starting %s at %s ===\n' "$name" "$exe" "$(date -u +%Y-%m-%dT%H:%M:%SZ)" >>"$logfile"
   env "${START_ENV[@]}" setsid "${START_WRAPPER[@]}" "$exe" "$@" </dev/null >>"$logfile" 2>&1 9>&- &
   local pid=$!
@@ -181,7 +208,7 @@ wait_for() {
     if "$@" >/dev/null 2>&1; then
       return 0
     fi
-    if [[ "$name" != "-" ]] && ! is_running "$name"; then
+    if [[ "$name" != "-" ]] && ! pid_file_alive "$name"; then
       fail_component "$name" "exited while waiting for $what"
     fi
     if ((SECONDS >= deadline)); then
@@ -206,23 +233,28 @@ http_ok() {
   fi
 }
 
-tcp_open() {
-  local host="$1" port="$2"
-  timeout 2 bash -c "exec 3<>/dev/tcp/$host/$port" 2>/dev/null
-}
-
+# port_in_use HOST:PORT: something listens on HOST:PORT or on the wildcard
+# address of PORT.
 port_in_use() {
-  local addr="$1"
-  ss -Hltn "sport = :${addr##*:}" | awk '{print $4}' | grep -qx -- "$addr\|0.0.0.0:${addr##*:}\|\*:${addr##*:}\|\[::\]:${addr##*:}"
+  local addr="$1" port="${1##*:}"
+  ss -Hltn "sport = :$port" | awk -v a="$addr" -v p="$port" '
+    $4 == a || $4 == "0.0.0.0:" p || $4 == "*:" p || $4 == "[::]:" p { found = 1 }
+    END { exit !found }'
 }
 
 # --- timing ----------------------------------------------------------------
 
 STAGE_START=0
 UP_START=0
+# A remark that replaces "ok" in the next stage_end line.
+STAGE_NOTE=
+
+STAGE_NAME=
 
 stage_begin() {
   STAGE_START=$(date +%s%N)
+  STAGE_NAME="$1"
+  STAGE_OPEN=1
   printf '%-28s' "$1" >&2
 }
 
@@ -230,7 +262,11 @@ stage_end() {
   local now elapsed
   now=$(date +%s%N)
   elapsed=$(((now - STAGE_START) / 1000000))
-  printf '%6d.%03ds  %s\n' $((elapsed / 1000)) $((elapsed % 1000)) "${1:-ok}" >&2
+  # Progress messages may have ended the stage's line, so repeat its name.
+  ((STAGE_OPEN)) || printf '%-28s' "$STAGE_NAME" >&2
+  STAGE_OPEN=0
+  printf '%6d.%03ds  %s\n' $((elapsed / 1000)) $((elapsed % 1000)) "${1:-${STAGE_NOTE:-ok}}" >&2
+  STAGE_NOTE=
 }
 
 elapsed_since() {

@@ -8,7 +8,7 @@ CONTAINERD_BIN="${FERRY_CONTAINERD_BIN:-/usr/bin/containerd}"
 CTR_BIN="${FERRY_CTR_BIN:-/usr/bin/ctr}"
 CNI_BIN_DIR="${FERRY_CNI_BIN_DIR:-/usr/lib/cni}"
 
-# Components in start order; `down` stops them in reverse.
+# Components in start order. `down` stops them in dependency order.
 COMPONENTS=(registry etcd postgres containerd kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy coredns traefik)
 
 # already_running NAME: report and succeed when NAME runs.
@@ -19,7 +19,7 @@ already_running() {
     return 0
   fi
   if [[ -f "$(pid_file "$1")" ]]; then
-    printf '(previous process exited, see %s) ' "$LOG_DIR/$1.log" >&2
+    STAGE_NOTE="restarted: its previous process had exited"
     rm -f "$(pid_file "$1")"
   fi
   return 1
@@ -28,7 +28,6 @@ already_running() {
 check_port_free() {
   local name="$1" addr="$2"
   if port_in_use "$addr"; then
-    printf '\n' >&2
     die "cannot start $name: $addr is already in use by a process this environment did not start (see: ss -ltnp 'sport = :${addr##*:}')"
   fi
 }
@@ -164,23 +163,13 @@ start_traefik() {
   already_running traefik && return 0
   check_port_free traefik "$GATEWAY_HTTP_ADDR"
   check_port_free traefik "$GATEWAY_HTTPS_ADDR"
-  mkdir -p "$STATE/traefik"
-  # The Gateway's status may still say Programmed from an earlier run.
+  # The Gateway's status may still report Programmed from an earlier run.
   # Clearing it means the wait below sees this Traefik's own report.
   kubectl_admin -n "$GATEWAY_NAMESPACE" patch gateway "$GATEWAY_NAME" --subresource=status --type=merge \
     -p '{"status":{"conditions":[]}}' >>"$LOG_DIR/gateway-api.log" 2>&1 ||
     fail_component gateway-api "rejected clearing the status of Gateway $GATEWAY_NAMESPACE/$GATEWAY_NAME"
   START_ENV=(KUBECONFIG="$KUBECONFIG_DIR/traefik.kubeconfig")
-  start_process traefik "$TRAEFIK_BIN" \
-    --global.checknewversion=false --global.sendanonymoususage=false \
-    --entrypoints.web.address="$GATEWAY_HTTP_ADDR" \
-    --entrypoints.websecure.address="$GATEWAY_HTTPS_ADDR" \
-    --entrypoints.traefikping.address="$TRAEFIK_PING_ADDR" \
-    --ping=true --ping.entrypoint=traefikping \
-    --providers.kubernetesgateway=true \
-    --providers.kubernetesgateway.experimentalchannel=true \
-    --providers.kubernetesgateway.statusaddress.ip=127.0.0.1 \
-    --log.level=INFO
+  start_process traefik "$TRAEFIK_BIN" --configfile="$STATE/traefik/traefik.yaml"
   wait_for traefik "/ping on $TRAEFIK_PING_ADDR" http_ok "http://$TRAEFIK_PING_ADDR/ping"
   wait_for traefik "Gateway $GATEWAY_NAMESPACE/$GATEWAY_NAME to be Programmed" gateway_programmed
   stage_end

@@ -169,3 +169,32 @@ write_corefile() {
 }
 COREFILE
 }
+
+# Traefik's static configuration. It reads Gateway API objects through the
+# kubeconfig in KUBECONFIG, and maps each Gateway listener to the entry
+# point with the same port. The version check and anonymous usage reports
+# are off, so it never calls out.
+write_traefik_config() {
+  mkdir -p "$STATE/traefik"
+  write_file "$STATE/traefik/traefik.yaml" <<YAML
+global:
+  checkNewVersion: false
+  sendAnonymousUsage: false
+entryPoints:
+  web:
+    address: "$GATEWAY_HTTP_ADDR"
+  websecure:
+    address: "$GATEWAY_HTTPS_ADDR"
+  traefikping:
+    address: "$TRAEFIK_PING_ADDR"
+ping:
+  entryPoint: traefikping
+providers:
+  kubernetesGateway:
+    experimentalChannel: true
+    statusAddress:
+      ip: 127.0.0.1
+log:
+  level: INFO
+YAML
+}

@@ -1,9 +1,9 @@
 # shellcheck shell=bash
 # Host changes made by the environment, recorded before the first start and
-# undone by `down`: the bridge, an iptables guard chain, sysctls the kubelet
-# and kube-proxy change, hard-coded paths the kubelet and CNI create, the
-# kubelet's iptables chains and its kubepods cgroups. Sourced after
-# common.sh.
+# undone by `down`. They are the bridge, an iptables guard chain, sysctls
+# that the kubelet and kube-proxy change, and fixed paths that the kubelet
+# and CNI create. The kubelet adds iptables chains and its kubepods cgroups.
+# Sourced after common.sh.
 
 # Sysctls that the bridge setup, the kubelet (protectKernelDefaults=false)
 # or kube-proxy may write. Their values before the first `up` are restored by
@@ -69,13 +69,13 @@ record_host_state() {
   touch "$HOST_RECORD_DIR/sysctl" "$HOST_RECORD_DIR/paths" "$HOST_RECORD_DIR/complete"
 }
 
-# Create the bridge that carries pods, the node IP and the apiserver. The
-# host forwards nothing: net.ipv4.ip_forward and the bridge's own forwarding
-# flag stay 0, so pods cannot reach beyond this machine. Service traffic
-# between pods still works because br_netfilter bridges a packet whose DNAT
-# target sits on the same bridge instead of routing it. The guard chain
-# drops pod traffic routed off the bridge should forwarding ever be turned
-# on by something else.
+# Create the bridge that carries pods, the node IP and the apiserver.
+# A pod reaching a Service whose endpoint is a pod on the same bridge
+# (itself included) needs the host to route the DNATed packet back onto the
+# bridge, so the bridge's own forwarding flag is on. net.ipv4.ip_forward and
+# every other interface keep forwarding off, and the guard chain drops any
+# packet that arrives from the bridge and would leave through another
+# interface, so pods cannot reach beyond this machine.
 setup_bridge() {
   if ! ip link show "$BRIDGE" >/dev/null 2>&1; then
     ip link add "$BRIDGE" type bridge
@@ -84,6 +84,7 @@ setup_bridge() {
     ip addr add "$BRIDGE_IP/16" dev "$BRIDGE"
   fi
   ip link set "$BRIDGE" up
+  echo 1 >"/proc/sys/net/ipv4/conf/$BRIDGE/forwarding"
   echo 1 >"/proc/sys/net/ipv6/conf/$BRIDGE/disable_ipv6" 2>/dev/null || true
   # Service addresses are virtual (kube-proxy DNAT). This route keeps host
   # traffic to them on the bridge even when no Service matches.
@@ -208,22 +209,25 @@ restore_host_state() {
   return "$status"
 }
 
-# Print what `down` should have removed but is still there: processes that
-# name the state, database or cache directory, mounts, the bridge, pod
-# network namespaces and KUBE-*, CNI-* and FERRY-* iptables chains that did
-# not exist before the first `up`. Returns 1 when anything is left.
+# Print what `down` should have removed but is still there, and return 1
+# when anything is. It looks for processes whose command line names the
+# state or database directory, mounts, the bridge and pod network
+# namespaces. It also looks for KUBE-*, CNI-* and FERRY-* iptables chains
+# that did not exist before the first `up`.
 report_leftovers() {
   local -a left=()
   local dir cmdline
+
   for dir in /proc/[0-9]*; do
     [[ "${dir#/proc/}" == "$$" ]] && continue
     cmdline="$({ tr '\0' ' ' <"$dir/cmdline"; } 2>/dev/null)" || continue
     case "$cmdline" in
-      *"$STATE/"* | *"$FERRY_POSTGRES_DIR"* | *"$FERRY_CACHE_DIR/"*)
+      *"$STATE/"* | *"$FERRY_POSTGRES_DIR/"*)
         left+=("process ${dir#/proc/}: ${cmdline:0:120}")
         ;;
     esac
   done
+
   local target
   while read -r target; do
     left+=("mount $target")
@@ -232,6 +236,7 @@ report_leftovers() {
   for target in /run/netns/cni-*; do
     [[ -e "$target" ]] && left+=("network namespace $target")
   done
+
   local cmd record table chain
   for cmd in iptables ip6tables; do
     record="$HOST_RECORD_DIR/chains4"
@@ -242,6 +247,7 @@ report_leftovers() {
       left+=("$cmd chain $chain in table $table")
     done < <(list_chains "$cmd")
   done
+
   ((${#left[@]} == 0)) && return 0
   log "left behind after down:"
   printf '  %s\n' "${left[@]}" >&2

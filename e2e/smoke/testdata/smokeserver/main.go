@@ -1,7 +1,7 @@
 // Command smokeserver is the app of the smoke test, an HTTP server on :8080.
 //
-//	GET /                answers "ferry smoke " and the value of SMOKE_TOKEN,
-//	                     so the test can tell its own pod's answer from any other
+//	GET /                returns "ferry smoke " and the value of SMOKE_TOKEN,
+//	                     so the test can tell its own pod's response from any other
 //	GET /fetch?url=URL   fetches URL from inside the pod and relays the status
 //	                     and body, so the test can check cluster DNS, Services
 //	                     and the API server as a pod sees them

@@ -1,0 +1,366 @@
+package k8sbackend
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"maps"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/client-go/informers"
+	"k8s.io/client-go/kubernetes"
+	appslisters "k8s.io/client-go/listers/apps/v1"
+	corelisters "k8s.io/client-go/listers/core/v1"
+	"k8s.io/client-go/tools/cache"
+	"k8s.io/client-go/util/workqueue"
+
+	"github.com/ferrycf/ferry/store"
+)
+
+// ErrAppNotFound is what DesiredApps returns, possibly wrapped, for an app
+// that no longer exists. store.ErrNotFound means the same.
+var ErrAppNotFound = errors.New("app not found")
+
+// DesiredApps is where the app reconciler reads what users asked for.
+type DesiredApps interface {
+	// DesiredApp returns the desired state of an app, or an error that
+	// wraps ErrAppNotFound or store.ErrNotFound when it no longer exists.
+	DesiredApp(ctx context.Context, appGUID string) (AppSpec, error)
+	// DesiredAppGUIDs returns the GUIDs of the apps that have a current
+	// droplet. The periodic resync reconciles each of them.
+	DesiredAppGUIDs(ctx context.Context) ([]string, error)
+}
+
+// AppReconcilerOptions configures NewAppReconciler.
+type AppReconcilerOptions struct {
+	Client  kubernetes.Interface
+	Desired DesiredApps
+	// Config supplies the registry credentials for the pull Secret.
+	Config   Config
+	Workload WorkloadConfig
+	Logger   *slog.Logger
+	// OnCrash records a crash, normally as an audit.app.process.crash
+	// event (see Crash.AuditEvent). A failed call is retried, and a crash
+	// is marked recorded only after a call succeeds. Nil ignores crashes.
+	OnCrash func(context.Context, Crash) error
+}
+
+// AppReconciler runs apps: for every app with a current droplet it keeps
+// the space's namespace, the app's env Secret, one StatefulSet per process
+// and a Service per web process as the app's desired state says, scaled
+// to zero while the app is stopped, and removes them when the app or its
+// process goes. It is level-triggered: a resync and informer events on
+// Ferry's objects feed one queue of app GUIDs, and each reconcile compares
+// the whole desired state with the cluster.
+type AppReconciler struct {
+	client   kubernetes.Interface
+	desired  DesiredApps
+	cfg      Config
+	workload WorkloadConfig
+	logger   *slog.Logger
+	onCrash  func(context.Context, Crash) error
+
+	factory      informers.SharedInformerFactory
+	nsFactory    informers.SharedInformerFactory
+	statefulSets appslisters.StatefulSetLister
+	services     corelisters.ServiceLister
+	secrets      corelisters.SecretLister
+	pods         corelisters.PodLister
+	namespaces   corelisters.NamespaceLister
+	synced       []cache.InformerSynced
+	queue        workqueue.TypedRateLimitingInterface[string]
+}
+
+// appObjectSelector selects every object that runs an app; Ferry's
+// informers see nothing else, so no lister returns a foreign object.
+func appObjectSelector() labels.Selector {
+	return labels.Set{LabelManagedBy: ManagedByFerry, LabelComponent: ComponentApp}.AsSelector()
+}
+
+// NewAppReconciler returns a reconciler whose informers watch only the
+// StatefulSets, pods, Services and Secrets that carry Ferry's app labels,
+// and the namespaces Ferry made for spaces.
+func NewAppReconciler(o AppReconcilerOptions) *AppReconciler {
+	selector := appObjectSelector().String()
+	factory := informers.NewSharedInformerFactoryWithOptions(o.Client, informerResync,
+		informers.WithTweakListOptions(func(lo *metav1.ListOptions) { lo.LabelSelector = selector }))
+	nsSelector := labels.Set{LabelManagedBy: ManagedByFerry, LabelComponent: ComponentSpace}.AsSelector().String()
+	nsFactory := informers.NewSharedInformerFactoryWithOptions(o.Client, informerResync,
+		informers.WithTweakListOptions(func(lo *metav1.ListOptions) { lo.LabelSelector = nsSelector }))
+
+	r := &AppReconciler{
+		client: o.Client, desired: o.Desired, cfg: o.Config, workload: o.Workload, logger: o.Logger, onCrash: o.OnCrash,
+		factory: factory, nsFactory: nsFactory,
+		queue: workqueue.NewTypedRateLimitingQueueWithConfig(workqueue.DefaultTypedControllerRateLimiter[string](),
+			workqueue.TypedRateLimitingQueueConfig[string]{Name: "apps"}),
+	}
+	if r.logger == nil {
+		r.logger = slog.Default()
+	}
+
+	stsInformer := factory.Apps().V1().StatefulSets()
+	svcInformer := factory.Core().V1().Services()
+	secretInformer := factory.Core().V1().Secrets()
+	podInformer := factory.Core().V1().Pods()
+	nsInformer := nsFactory.Core().V1().Namespaces()
+	r.statefulSets, r.services, r.secrets = stsInformer.Lister(), svcInformer.Lister(), secretInformer.Lister()
+	r.pods, r.namespaces = podInformer.Lister(), nsInformer.Lister()
+	r.synced = []cache.InformerSynced{stsInformer.Informer().HasSynced, svcInformer.Informer().HasSynced,
+		secretInformer.Informer().HasSynced, podInformer.Informer().HasSynced, nsInformer.Informer().HasSynced}
+
+	enqueue := cache.ResourceEventHandlerFuncs{
+		AddFunc:    r.enqueueObject,
+		UpdateFunc: func(_, obj any) { r.enqueueObject(obj) },
+		DeleteFunc: r.enqueueObject,
+	}
+	// The handlers only enqueue and are registered before Start, so
+	// registering them cannot fail.
+	_, _ = stsInformer.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc:    r.enqueueObject,
+		UpdateFunc: r.enqueueStatefulSetChange,
+		DeleteFunc: r.enqueueObject,
+	})
+	_, _ = svcInformer.Informer().AddEventHandler(enqueue)
+	_, _ = secretInformer.Informer().AddEventHandler(enqueue)
+	_, _ = podInformer.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
+		UpdateFunc: r.enqueueCrash,
+	})
+	return r
+}
+
+// Enqueue asks for the app guid to be reconciled. Callers that change an
+// app's desired state call it so the change does not wait for a resync.
+func (r *AppReconciler) Enqueue(guid string) { r.queue.Add(guid) }
+
+func (r *AppReconciler) enqueueObject(obj any) {
+	if tombstone, ok := obj.(cache.DeletedFinalStateUnknown); ok {
+		obj = tombstone.Obj
+	}
+	meta, ok := obj.(metav1.Object)
+	if !ok {
+		return
+	}
+	if guid := meta.GetLabels()[LabelAppGUID]; guid != "" {
+		r.queue.Add(guid)
+	}
+}
+
+// enqueueStatefulSetChange skips updates of the status alone, which the
+// StatefulSet controller writes whenever a pod changes.
+func (r *AppReconciler) enqueueStatefulSetChange(oldObj, newObj any) {
+	before, ok1 := oldObj.(*appsv1.StatefulSet)
+	after, ok2 := newObj.(*appsv1.StatefulSet)
+	if ok1 && ok2 && before.ResourceVersion != after.ResourceVersion && before.Generation == after.Generation &&
+		maps.Equal(before.Labels, after.Labels) && maps.Equal(before.Annotations, after.Annotations) {
+		return
+	}
+	r.enqueueObject(newObj)
+}
+
+// enqueueCrash enqueues a pod's app when its app container crashed again.
+func (r *AppReconciler) enqueueCrash(oldObj, newObj any) {
+	before, ok1 := oldObj.(*corev1.Pod)
+	after, ok2 := newObj.(*corev1.Pod)
+	if !ok1 || !ok2 || observedCrashes(before) == observedCrashes(after) {
+		return
+	}
+	r.enqueueObject(after)
+}
+
+// start starts the informers and waits until their caches are filled.
+func (r *AppReconciler) start(ctx context.Context) error {
+	r.factory.Start(ctx.Done())
+	r.nsFactory.Start(ctx.Done())
+	if !cache.WaitForCacheSync(ctx.Done(), r.synced...) {
+		return fmt.Errorf("app reconciler: informer caches did not sync: %w", context.Cause(ctx))
+	}
+	return nil
+}
+
+// Run starts the informers, waits for their caches, and runs workers until
+// ctx ends. Every resync period it enqueues every app with a droplet and
+// every app that still has objects, so apps changed while no controller
+// ran, apps whose events were missed, and objects edited or deleted by
+// hand are reconciled.
+func (r *AppReconciler) Run(ctx context.Context, workers int, resync time.Duration) error {
+	defer r.queue.ShutDown()
+	defer r.factory.Shutdown()
+	defer r.nsFactory.Shutdown()
+	if err := r.start(ctx); err != nil {
+		return err
+	}
+
+	workers = max(workers, 1)
+	done := make(chan struct{})
+	for range workers {
+		go func() {
+			defer func() { done <- struct{}{} }()
+			for r.processNext(ctx) {
+			}
+		}()
+	}
+	r.logger.Info("app reconciler started", "workers", workers, "resync", resync)
+
+	ticker := time.NewTicker(resync)
+	defer ticker.Stop()
+	for {
+		r.resync(ctx)
+		select {
+		case <-ctx.Done():
+			r.queue.ShutDown()
+			for range workers {
+				<-done
+			}
+			r.logger.Info("app reconciler stopped")
+			return nil
+		case <-ticker.C:
+		}
+	}
+}
+
+// resync enqueues every app with a droplet and every app with objects.
+func (r *AppReconciler) resync(ctx context.Context) {
+	guids, err := r.desired.DesiredAppGUIDs(ctx)
+	if err != nil && ctx.Err() == nil {
+		r.logger.Error("list apps to reconcile failed", "error", err)
+	}
+	for _, guid := range guids {
+		r.queue.Add(guid)
+	}
+	for _, guid := range r.appGUIDsInCluster() {
+		r.queue.Add(guid)
+	}
+}
+
+// appGUIDsInCluster returns the apps that have StatefulSets, Services or
+// env Secrets in the informer caches.
+func (r *AppReconciler) appGUIDsInCluster() []string {
+	seen := map[string]bool{}
+	add := func(objectLabels map[string]string) {
+		if guid := objectLabels[LabelAppGUID]; guid != "" {
+			seen[guid] = true
+		}
+	}
+	// Listers read the cache and fail only on an invalid selector.
+	sets, _ := r.statefulSets.List(labels.Everything())
+	for _, o := range sets {
+		add(o.Labels)
+	}
+	services, _ := r.services.List(labels.Everything())
+	for _, o := range services {
+		add(o.Labels)
+	}
+	secrets, _ := r.secrets.List(labels.Everything())
+	for _, o := range secrets {
+		add(o.Labels)
+	}
+	guids := make([]string, 0, len(seen))
+	for guid := range seen {
+		guids = append(guids, guid)
+	}
+	return guids
+}
+
+// processNext reconciles one queued app and reports whether the queue is
+// still open.
+func (r *AppReconciler) processNext(ctx context.Context) bool {
+	guid, shutdown := r.queue.Get()
+	if shutdown {
+		return false
+	}
+	defer r.queue.Done(guid)
+
+	err := r.Reconcile(ctx, guid)
+	switch {
+	case err == nil:
+		r.queue.Forget(guid)
+	case onlyNotOwned(err):
+		// A retry cannot fix this until someone removes the object; the
+		// resync checks again.
+		r.logger.Warn("app objects are blocked by objects Ferry does not manage", "app_guid", guid, "error", err)
+		r.queue.Forget(guid)
+	default:
+		r.logger.Warn("reconcile app failed, retrying", "app_guid", guid, "error", err,
+			"retries", r.queue.NumRequeues(guid))
+		r.queue.AddRateLimited(guid)
+	}
+	return true
+}
+
+// NotOwnedError is returned for an object that has the name Ferry needs
+// but lacks Ferry's labels. Ferry never changes or deletes such objects.
+type NotOwnedError struct {
+	Kind      string
+	Namespace string
+	Name      string
+}
+
+func (e *NotOwnedError) Error() string {
+	if e.Namespace == "" {
+		return fmt.Sprintf("%s %s exists and is not managed by Ferry", e.Kind, e.Name)
+	}
+	return fmt.Sprintf("%s %s/%s exists and is not managed by Ferry", e.Kind, e.Namespace, e.Name)
+}
+
+// onlyNotOwned reports whether err, and every error joined in it, is a
+// *NotOwnedError.
+func onlyNotOwned(err error) bool {
+	if joined, ok := err.(interface{ Unwrap() []error }); ok {
+		for _, e := range joined.Unwrap() {
+			if !onlyNotOwned(e) {
+				return false
+			}
+		}
+		return true
+	}
+	var notOwned *NotOwnedError
+	return errors.As(err, &notOwned)
+}
+
+// Reconcile makes the cluster run app guid as its desired state says. It
+// returns errors a retry may fix, joined when several objects failed, and
+// a *NotOwnedError for names taken by foreign objects.
+func (r *AppReconciler) Reconcile(ctx context.Context, guid string) error {
+	app, err := r.desired.DesiredApp(ctx, guid)
+	if errors.Is(err, ErrAppNotFound) || errors.Is(err, store.ErrNotFound) {
+		return r.removeApp(ctx, guid, "the app was deleted")
+	}
+	if err != nil {
+		return fmt.Errorf("read the desired state of app %s: %w", guid, err)
+	}
+	if app.Droplet == nil {
+		return r.removeApp(ctx, guid, "the app has no current droplet")
+	}
+
+	if err := r.ensureNamespace(ctx, app); err != nil {
+		return err
+	}
+	if err := r.ensureEnvSecret(ctx, app); err != nil {
+		return err
+	}
+	var errs []error
+	keep := map[string]bool{}
+	for _, proc := range app.Processes {
+		keep[proc.GUID] = true
+		if err := r.ensureStatefulSet(ctx, MakeStatefulSet(app, proc, r.workload)); err != nil {
+			errs = append(errs, err)
+		}
+		if proc.Type == ProcessTypeWeb {
+			if err := r.ensureService(ctx, MakeService(app, proc)); err != nil {
+				errs = append(errs, err)
+			}
+		}
+	}
+	if err := r.removeStaleProcesses(ctx, app, keep); err != nil {
+		errs = append(errs, err)
+	}
+	if err := r.recordCrashes(ctx, app); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,164 @@
+package k8sbackend
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"time"
+
+	"github.com/google/uuid"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/leaderelection"
+	"k8s.io/client-go/tools/leaderelection/resourcelock"
+
+	"github.com/ferrycf/ferry/store"
+)
+
+// Defaults of ControllerOptions.
+const (
+	// DefaultLeaseNamespace holds the leader Lease when the controller does
+	// not run in a pod that names its own namespace in POD_NAMESPACE.
+	DefaultLeaseNamespace = "ferry-system"
+	// LeaseName is the coordination.k8s.io Lease replicas compete for.
+	LeaseName = "ferry-controller"
+	// DefaultResync is how often the controller rereads every STAGING build
+	// from PostgreSQL.
+	DefaultResync = 30 * time.Second
+)
+
+// Leader election timing, client-go's usual values: a new leader takes
+// over at most LeaseDuration after the old one stopped renewing.
+const (
+	leaseDuration = 15 * time.Second
+	renewDeadline = 10 * time.Second
+	retryPeriod   = 2 * time.Second
+)
+
+// ControllerOptions configures RunController.
+type ControllerOptions struct {
+	Store   *store.Store
+	Client  kubernetes.Interface
+	Images  Images
+	Catalog *Catalog
+	Config  Config
+	Logger  *slog.Logger
+	// DatabaseURL, when set, lets the controller hear about new builds
+	// through PostgreSQL notifications instead of waiting for a resync.
+	DatabaseURL string
+	// LeaseNamespace defaults to POD_NAMESPACE, then DefaultLeaseNamespace.
+	LeaseNamespace string
+	// Identity names this replica in the Lease; it defaults to the host
+	// name plus a random suffix.
+	Identity string
+	Workers  int
+	// Resync defaults to DefaultResync.
+	Resync time.Duration
+}
+
+func (o *ControllerOptions) setDefaults() {
+	if o.LeaseNamespace == "" {
+		o.LeaseNamespace = os.Getenv("POD_NAMESPACE")
+	}
+	if o.LeaseNamespace == "" {
+		o.LeaseNamespace = DefaultLeaseNamespace
+	}
+	if o.Identity == "" {
+		host, _ := os.Hostname()
+		o.Identity = host + "_" + uuid.NewString()[:8]
+	}
+	if o.Workers < 1 {
+		o.Workers = 2
+	}
+	if o.Resync <= 0 {
+		o.Resync = DefaultResync
+	}
+}
+
+// RunController runs the build reconciler while this replica holds the
+// leader Lease, and campaigns again whenever it loses it, until ctx ends.
+// Only the leader reconciles, so replicas never race on the same build.
+func RunController(ctx context.Context, o ControllerOptions) error {
+	o.setDefaults()
+	if err := ensureLeaseNamespace(ctx, o.Client, o.LeaseNamespace); err != nil {
+		return err
+	}
+	lock := &resourcelock.LeaseLock{
+		LeaseMeta:  metav1.ObjectMeta{Name: LeaseName, Namespace: o.LeaseNamespace},
+		Client:     o.Client.CoordinationV1(),
+		LockConfig: resourcelock.ResourceLockConfig{Identity: o.Identity},
+	}
+	logger := o.Logger.With("identity", o.Identity, "lease", o.LeaseNamespace+"/"+LeaseName)
+
+	for ctx.Err() == nil {
+		elector, err := leaderelection.NewLeaderElector(leaderelection.LeaderElectionConfig{
+			Lock:            lock,
+			LeaseDuration:   leaseDuration,
+			RenewDeadline:   renewDeadline,
+			RetryPeriod:     retryPeriod,
+			ReleaseOnCancel: true,
+			Name:            LeaseName,
+			Callbacks: leaderelection.LeaderCallbacks{
+				OnStartedLeading: func(leading context.Context) {
+					logger.Info("leading: controller started")
+					if err := runReconcilers(leading, o); err != nil {
+						logger.Error("controller stopped with an error", "error", err)
+					}
+				},
+				OnStoppedLeading: func() { logger.Info("no longer leading: controller stopped") },
+				OnNewLeader: func(identity string) {
+					if identity != o.Identity {
+						logger.Info("another replica leads", "leader", identity)
+					}
+				},
+			},
+		})
+		if err != nil {
+			return fmt.Errorf("leader election: %w", err)
+		}
+		elector.Run(ctx)
+	}
+	return nil
+}
+
+// runReconcilers runs the reconcilers until ctx, the leadership, ends.
+func runReconcilers(ctx context.Context, o ControllerOptions) error {
+	builds := NewBuildReconciler(o.Store, o.Client, o.Images, o.Catalog, o.Config, o.Logger)
+	if o.DatabaseURL != "" {
+		go func() {
+			err := store.ListenBuilds(ctx, o.DatabaseURL, func(guid string) {
+				if guid == "" {
+					builds.resync(ctx)
+					return
+				}
+				builds.Enqueue(guid)
+			})
+			if err != nil {
+				o.Logger.Warn("build notifications unavailable; new builds wait for the resync", "error", err,
+					"resync", o.Resync)
+			}
+		}()
+	}
+	return builds.Run(ctx, o.Workers, o.Resync)
+}
+
+// ensureLeaseNamespace creates the Lease's namespace when it is missing.
+func ensureLeaseNamespace(ctx context.Context, client kubernetes.Interface, name string) error {
+	_, err := client.CoreV1().Namespaces().Get(ctx, name, metav1.GetOptions{})
+	if err == nil {
+		return nil
+	}
+	if !apierrors.IsNotFound(err) {
+		return fmt.Errorf("read namespace %s: %w", name, err)
+	}
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{LabelManagedBy: ManagedByFerry}}}
+	_, err = client.CoreV1().Namespaces().Create(ctx, ns, metav1.CreateOptions{FieldManager: FieldManager})
+	if err != nil && !errors.Is(err, context.Canceled) && !apierrors.IsAlreadyExists(err) {
+		return fmt.Errorf("create namespace %s for the leader Lease: %w", name, err)
+	}
+	return nil
+}
