@@ -1,4 +1,4 @@
-# Targets for the local all-in-one environment (see docs/local-environment.md).
+# Targets for the local all-in-one environment (see the README section "Local environment").
 # The top-level Makefile includes this file.
 
 FERRY_ENV_SCRIPT := hack/env.sh
