@@ -16,8 +16,8 @@ import (
 	"github.com/ferrycf/ferry/store"
 )
 
-// Staging sizes in MB when neither the request nor the configuration
-// sets them; they are config.Default's.
+// Minimum staging sizes in MB when the configuration sets none; they are
+// config.Default's.
 const (
 	fallbackStagingMemoryMB = 1024
 	fallbackStagingDiskMB   = 4096
@@ -273,8 +273,8 @@ func (a *API) updateBuild(r *http.Request) (*response, error) {
 
 // createBuild serves POST /v3/builds for admins and for space developers
 // and supporters of the package's space. A bits package starts a STAGING
-// build that the controller stages; a docker package's build is STAGED at
-// once, with the image pinned by digest as its droplet.
+// build, which the controller stages. A docker package's build is STAGED
+// at once, with the image pinned by digest as its droplet.
 func (a *API) createBuild(r *http.Request) (*response, error) {
 	ctx := r.Context()
 	actor := actorOf(r)
@@ -303,6 +303,9 @@ func (a *API) createBuild(r *http.Request) (*response, error) {
 	}
 	b, err := a.newBuild(p, pkg, app, actor)
 	if err != nil {
+		return nil, err
+	}
+	if b.StagingMemoryMB, b.StagingDiskMB, err = a.stagingSizes(ctx, p, app); err != nil {
 		return nil, err
 	}
 	if pkg.State != store.PackageReady {
@@ -425,14 +428,12 @@ func (a *API) newBuild(p buildCreatePayload, pkg store.Package, app store.App, a
 		State:               store.BuildStateStaging,
 		LifecycleType:       lifecycleType,
 		Buildpacks:          []string{},
-		StagingMemoryMB:     valueOr(p.StagingMemoryInMB, positiveOr(a.staging.MemoryMB, fallbackStagingMemoryMB)),
-		StagingDiskMB:       valueOr(p.StagingDiskInMB, positiveOr(a.staging.DiskMB, fallbackStagingDiskMB)),
 		StagingLogRateLimit: valueOr(p.StagingLogRateLimit, -1),
 		CreatedByGUID:       actor.UserGUID,
 		CreatedByName:       actor.DisplayName(),
 	}
-	// TODO: take the staging sizes from the app's web process, and check
-	// them against the space and organization quotas, once processes exist.
+	// TODO: check the staging memory against the space and organization
+	// quotas once quota usage counts apps.
 	b.Labels, b.Annotations = metadataValues(p.Metadata)
 	if lifecycleType == store.LifecycleDocker {
 		return b, nil
@@ -454,6 +455,24 @@ func (a *API) newBuild(p buildCreatePayload, pkg store.Package, app store.App, a
 		return store.Build{}, apierr.UnprocessableEntity("Stack '" + shorten(b.Stack) + "' has no builder: use one of " + quoteList(a.stackNames()))
 	}
 	return b, nil
+}
+
+// stagingSizes returns a build's staging memory and disk in MB as Cloud
+// Controller computes them: the request's, else those of the app's web
+// process, but never less than the configured staging sizes, which are
+// minimums.
+func (a *API) stagingSizes(ctx context.Context, p buildCreatePayload, app store.App) (memoryMB, diskMB int64, err error) {
+	web, err := a.store.ProcessByType(ctx, store.Visibility{All: true}, app.GUID, store.ProcessTypeWeb)
+	switch {
+	case err == nil:
+		memoryMB, diskMB = web.MemoryMB, web.DiskMB
+	case !errors.Is(err, store.ErrNotFound):
+		return 0, 0, err
+	}
+	memoryMB = valueOr(p.StagingMemoryInMB, memoryMB)
+	diskMB = valueOr(p.StagingDiskInMB, diskMB)
+	return max(memoryMB, positiveOr(a.staging.MemoryMB, fallbackStagingMemoryMB)),
+		max(diskMB, positiveOr(a.staging.DiskMB, fallbackStagingDiskMB)), nil
 }
 
 func positiveOr(v, fallback int64) int64 {

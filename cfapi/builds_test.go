@@ -119,7 +119,9 @@ func TestBuildCreateForBitsPackage(t *testing.T) {
 	if b.Lifecycle.Type != "buildpack" || fmt.Sprint(b.Lifecycle.Data) != "map[buildpacks:[] stack:ferry-test]" {
 		t.Errorf("lifecycle = %+v", b.Lifecycle)
 	}
-	if b.StagingMemoryInMB != 512 || b.StagingDiskInMB != 2048 || b.StagingLogRateLimit != -1 {
+	// The web process's 1024 MB of memory is above the configured minimum
+	// of 512 MB, and its 1024 MB of disk below the minimum of 2048 MB.
+	if b.StagingMemoryInMB != 1024 || b.StagingDiskInMB != 2048 || b.StagingLogRateLimit != -1 {
 		t.Errorf("staging sizes = %d MB, %d MB, %d B/s", b.StagingMemoryInMB, b.StagingDiskInMB, b.StagingLogRateLimit)
 	}
 	if b.CreatedBy.Name != "developer" || b.CreatedBy.GUID == "" {
@@ -163,8 +165,8 @@ func TestBuildCreateLifecycleOverride(t *testing.T) {
 	body := buildBody(pkg)
 	body["lifecycle"] = map[string]any{"type": "buildpack", "data": map[string]any{
 		"buildpacks": []string{"ferry/python", "https://user:secret@git.example.com/bp.git"}, "stack": "other-stack"}}
-	body["staging_memory_in_mb"] = 256
-	body["staging_disk_in_mb"] = 512
+	body["staging_memory_in_mb"] = 3000
+	body["staging_disk_in_mb"] = 5000
 	body["metadata"] = map[string]any{"labels": map[string]string{"tier": "web"}}
 
 	b := f.createBuild(f.supporter, body)
@@ -172,7 +174,7 @@ func TestBuildCreateLifecycleOverride(t *testing.T) {
 	if fmt.Sprint(data["buildpacks"]) != "[ferry/python https://***:***@git.example.com/bp.git]" || data["stack"] != "other-stack" {
 		t.Errorf("lifecycle data = %v", data)
 	}
-	if b.StagingMemoryInMB != 256 || b.StagingDiskInMB != 512 || b.Metadata.Labels["tier"] != "web" {
+	if b.StagingMemoryInMB != 3000 || b.StagingDiskInMB != 5000 || b.Metadata.Labels["tier"] != "web" {
 		t.Errorf("build = %+v", b)
 	}
 	stored, err := f.env.store.StagingBuild(context.Background(), b.GUID)
@@ -181,6 +183,14 @@ func TestBuildCreateLifecycleOverride(t *testing.T) {
 	}
 	if stored.Buildpacks[1] != "https://user:secret@git.example.com/bp.git" {
 		t.Errorf("stored buildpacks = %v, want the URL as requested", stored.Buildpacks)
+	}
+
+	// Requested sizes below the configured minimums are raised to them.
+	other := f.app(appBody("small", f.spaceGUID))["guid"].(string)
+	small := buildBody(f.readyPackage(other))
+	small["staging_memory_in_mb"], small["staging_disk_in_mb"] = 64, 64
+	if b := f.createBuild(f.developer, small); b.StagingMemoryInMB != 512 || b.StagingDiskInMB != 2048 {
+		t.Errorf("small build sizes = %d MB, %d MB, want the minimums 512 MB, 2048 MB", b.StagingMemoryInMB, b.StagingDiskInMB)
 	}
 }
 

@@ -4,7 +4,9 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"maps"
 	"net/http"
+	"slices"
 	"strings"
 
 	"github.com/ferrycf/ferry/apierr"
@@ -507,9 +509,12 @@ func (a *API) setCurrentDroplet(r *http.Request) (*response, error) {
 	}
 
 	err = a.store.InTx(ctx, func(tx *sql.Tx) error {
-		// TODO: create or update the app's processes from the droplet's
-		// process types once processes exist, as Cloud Controller does here.
 		if _, err := store.SetAppCurrentDroplet(ctx, tx, app.GUID, d.GUID); err != nil {
+			return err
+		}
+		// Every process type of the droplet gets a process, as in Cloud
+		// Controller, so cf scale can address it.
+		if _, err := store.EnsureProcessTypes(ctx, tx, app.GUID, slices.Sorted(maps.Keys(d.ProcessTypes))); err != nil {
 			return err
 		}
 		return store.RecordAuditEvent(ctx, tx, appEvent(actor, "audit.app.droplet.mapped", app,

@@ -3,6 +3,7 @@ package cfapi
 import (
 	"context"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 
@@ -168,6 +169,22 @@ func TestCurrentDroplet(t *testing.T) {
 	last := events[len(events)-1]
 	if last.Type != "audit.app.droplet.mapped" || last.ActorName != "supporter" {
 		t.Errorf("last audit event = %+v", last)
+	}
+
+	// The droplet's worker process type became a process of the app.
+	var processes struct {
+		Resources []struct {
+			Type string `json:"type"`
+		} `json:"resources"`
+	}
+	env.do(http.MethodGet, "/v3/apps/"+f.appGUID+"/processes", f.developer, nil).expect(http.StatusOK).decode(&processes)
+	types := []string{}
+	for _, p := range processes.Resources {
+		types = append(types, p.Type)
+	}
+	slices.Sort(types)
+	if diff := cmp.Diff([]string{"web", "worker"}, types); diff != "" {
+		t.Errorf("process types (-want +got):\n%s", diff)
 	}
 }
 

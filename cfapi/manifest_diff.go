@@ -13,7 +13,7 @@ import (
 
 // diffManifest serves POST /v3/spaces/:guid/manifest_diff, which cf push
 // sends before apply_manifest when it reads a manifest file, and prints
-// as a diff of the manifest. It answers 201, as Cloud Controller does.
+// as a diff of the manifest. It returns 201, as Cloud Controller does.
 // Every error for a visible space is a 4xx other than 404, or a 5xx: the
 // cf CLI aborts the push on a 404, but only warns on a 5xx.
 func (a *API) diffManifest(r *http.Request) (*response, error) {

@@ -111,7 +111,7 @@ func (a *API) spaceForManifest(r *http.Request) (store.Space, error) {
 // cf push sends first, with or without a manifest file. Every problem the
 // manifest has on its own, or with the apps that exist, is a 422 at once.
 // The changes then run in a space.apply_manifest job, one transaction per
-// app, and the answer is 202 with the job's Location and no body.
+// app, and the response is 202 with the job's Location and no body.
 func (a *API) applyManifest(r *http.Request) (*response, error) {
 	ctx := r.Context()
 	actor := actorOf(r)
@@ -245,6 +245,8 @@ func lifecycleConflict(current store.App, app manifest.Application) error {
 		return apierr.UnprocessableEntity(noun + " cannot be configured for a docker lifecycle app.")
 	case current.LifecycleType == store.LifecycleBuildpack && app.Lifecycle == manifest.LifecycleDocker:
 		return apierr.UnprocessableEntity("Docker cannot be configured for a buildpack lifecycle app.")
+	case current.LifecycleType == store.LifecycleDocker && app.Lifecycle == manifest.LifecycleBuildpack:
+		return apierr.UnprocessableEntity("Lifecycle type cannot be changed from docker to buildpack")
 	}
 	return nil
 }
@@ -304,9 +306,11 @@ func (a *API) runApplyManifest(ctx context.Context, job store.Job) error {
 	}
 	actor := &auth.Actor{UserGUID: request.ActorGUID, UserName: request.ActorName}
 	for _, app := range m.Applications {
-		if err := a.applyManifestApp(ctx, actor, space, app); err != nil {
+		guid, err := a.applyManifestApp(ctx, actor, space, app)
+		if err != nil {
 			return prefixAppError(app.Name, err)
 		}
+		a.logger.Info("manifest applied to app", "job_guid", job.GUID, "space_guid", space.GUID, "app_guid", guid)
 	}
 	return nil
 }
@@ -327,18 +331,20 @@ func prefixAppError(name string, err error) error {
 // applyManifestApp applies one application of a manifest in one
 // transaction: it creates the app if the space has none of that name,
 // then updates its lifecycle, metadata, environment, features, processes
-// and routes, and records the audit events of every change.
-func (a *API) applyManifestApp(ctx context.Context, actor *auth.Actor, space store.Space, app manifest.Application) error {
+// and routes, and records the audit events of every change. It returns the
+// app's guid.
+func (a *API) applyManifestApp(ctx context.Context, actor *auth.Actor, space store.Space, app manifest.Application) (string, error) {
 	if len(app.Services) > 0 {
-		// TODO: bind the services once service instances exist; until
+		// TODO: bind the services once service instances exist. Until
 		// then no name can match one.
-		return apierr.NotFound("Service instance '" + app.Services[0].Name + "'")
+		return "", apierr.NotFound("Service instance '" + app.Services[0].Name + "'")
 	}
 	if errs := a.manifestAppProblems(ctx, app); len(errs) > 0 {
-		return errs[0]
+		return "", errs[0]
 	}
 
-	return a.store.InTx(ctx, func(tx *sql.Tx) error {
+	var guid string
+	err := a.store.InTx(ctx, func(tx *sql.Tx) error {
 		current, err := a.findOrCreateManifestApp(ctx, tx, actor, space, app)
 		if err != nil {
 			return err
@@ -346,6 +352,7 @@ func (a *API) applyManifestApp(ctx context.Context, actor *auth.Actor, space sto
 		if err := lifecycleConflict(current, app); err != nil {
 			return err
 		}
+		guid = current.GUID
 		if current, err = a.updateManifestApp(ctx, tx, actor, current, app); err != nil {
 			return err
 		}
@@ -358,6 +365,7 @@ func (a *API) applyManifestApp(ctx context.Context, actor *auth.Actor, space sto
 		return store.RecordAuditEvent(ctx, tx, appEvent(actor, "audit.app.apply_manifest", current,
 			map[string]any{"request": map[string]any{"manifest": app.AuditYAML(privateDataHidden)}}))
 	})
+	return guid, err
 }
 
 // findOrCreateManifestApp returns the app of the space with the
@@ -599,10 +607,10 @@ func derefAny(v any) any {
 	return nil
 }
 
-// applyManifestRoutes stores what the manifest asks for the app's routes.
+// applyManifestRoutes stores the routes the manifest requests for the app.
 // As in Cloud Controller, listed routes are added to the app's routes,
 // never removed, no-route removes them all, and random-route and
-// default-route ask for a route only while the app has none.
+// default-route request a route only while the app has none.
 func applyManifestRoutes(ctx context.Context, tx *sql.Tx, appGUID string, routes *manifest.Routes) error {
 	if routes == nil {
 		return nil
@@ -618,13 +626,13 @@ func applyManifestRoutes(ctx context.Context, tx *sql.Tx, appGUID string, routes
 	}
 	intent.NoRoute = false
 	for _, r := range routes.Routes {
-		wanted := store.ManifestRoute{Route: r.Route, Protocol: r.Protocol, Options: r.Options}
+		listed := store.ManifestRoute{Route: r.Route, Protocol: r.Protocol, Options: r.Options}
 		i := slices.IndexFunc(intent.Routes, func(have store.ManifestRoute) bool { return strings.EqualFold(have.Route, r.Route) })
 		if i >= 0 {
-			intent.Routes[i] = wanted
+			intent.Routes[i] = listed
 			continue
 		}
-		intent.Routes = append(intent.Routes, wanted)
+		intent.Routes = append(intent.Routes, listed)
 	}
 	if routes.RandomRoute != nil {
 		intent.RandomRoute = *routes.RandomRoute

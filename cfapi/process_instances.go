@@ -35,8 +35,8 @@ type InstanceStatus struct {
 	// Since is when the instance entered State, the start of its uptime.
 	// The zero time means unknown.
 	Since time.Time
-	// Details says why an instance is not running, such as "insufficient
-	// resources"; the cf CLI shows it.
+	// Details is the reason an instance is not running, such as
+	// "insufficient resources". The cf CLI shows it.
 	Details string
 	// Routable is whether the readiness check passes, or nil if unknown.
 	Routable     *bool
@@ -70,38 +70,39 @@ type InstanceUsage struct {
 }
 
 // InstanceReporter reports the instances of a process from the runtime.
-// It returns one InstanceStatus per instance the runtime knows, in any
-// order. An error means the runtime could not be asked.
+// It is called only for processes of started apps, because a stopped app
+// has no instances. It returns one InstanceStatus per instance, in any
+// order. An error means the runtime could not be reached.
 type InstanceReporter interface {
 	Instances(ctx context.Context, app store.App, process store.Process) ([]InstanceStatus, error)
 }
 
 // InstanceRestarter stops one instance of a process so the runtime starts
 // it again. The index is below the process's instance count. An error
-// means the runtime could not be asked.
+// means the runtime could not be reached.
 type InstanceRestarter interface {
 	RestartInstance(ctx context.Context, app store.App, process store.Process, index int) error
 }
 
-// errNoRuntime is the answer to a request that needs the runtime when the
+// errNoRuntime is the error of a request that needs the runtime when the
 // API runs without one.
 func errNoRuntime() error {
 	return apierr.ServiceUnavailable("No runtime is configured to manage app instances: run the API with the Ferry controller")
 }
 
-// errInstancesUnavailable is the answer when the runtime failed to report.
+// errInstancesUnavailable is the error when the runtime failed to report.
 func errInstancesUnavailable() error {
 	return apierr.ServiceUnavailable("Instances information unavailable: the runtime did not answer, try again later")
 }
 
-// instancesOf asks the runtime about the instances of p. Without a
-// reporter every desired instance of a started app is DOWN and a stopped
-// app has none, so cf push keeps waiting instead of reporting a start.
+// instancesOf reads the instances of p from the runtime. A stopped app has
+// none. Without a reporter every desired instance of a started app is
+// DOWN, so cf push keeps waiting instead of reporting a start.
 func (a *API) instancesOf(ctx context.Context, app store.App, p store.Process) ([]InstanceStatus, error) {
+	if app.State != store.AppStateStarted {
+		return []InstanceStatus{}, nil
+	}
 	if a.instances == nil {
-		if app.State != store.AppStateStarted {
-			return []InstanceStatus{}, nil
-		}
 		down := make([]InstanceStatus, p.Instances)
 		for i := range down {
 			down[i] = InstanceStatus{Index: i, State: InstanceDown}
@@ -247,7 +248,7 @@ type processInstanceJSON struct {
 
 // embeddedInstances returns the instances of each process, keyed by
 // process guid, for embed=process_instances. It reads the processes' apps
-// in one query and asks the runtime once per process.
+// in one query and calls the runtime once per process.
 func (a *API) embeddedInstances(ctx context.Context, r *http.Request, processes []store.Process) (map[string][]processInstanceJSON, error) {
 	out := make(map[string][]processInstanceJSON, len(processes))
 	if len(processes) == 0 {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/ferrycf/ferry/apierr"
 	"github.com/ferrycf/ferry/auth"
+	"github.com/ferrycf/ferry/manifest"
 	"github.com/ferrycf/ferry/store"
 )
 
@@ -24,11 +25,10 @@ const privateDataHiddenInLists = "[PRIVATE DATA HIDDEN IN LISTS]"
 const flagAppScaling = "app_scaling"
 
 // Limits on process settings that Cloud Controller enforces: at most
-// maxHealthCheckTimeout seconds of startup timeout (its default
-// maximum_health_check_timeout), and endpoints of at most
-// maxHealthCheckEndpointLength characters.
+// maxHealthCheckTimeout seconds of startup timeout, and endpoints of at
+// most maxHealthCheckEndpointLength characters.
 const (
-	maxHealthCheckTimeout        = 180
+	maxHealthCheckTimeout        = manifest.MaxHealthCheckTimeout
 	maxHealthCheckEndpointLength = 255
 	maxCommandLength             = 4096
 	maxDBInteger                 = 1<<31 - 1
@@ -66,7 +66,7 @@ func (a *API) processRoutes() []route {
 }
 
 // errProcessNotFound is the 404 for a process that does not exist or that
-// the actor cannot see. cf apps skips processes whose stats answer it.
+// the actor cannot see. cf apps skips processes whose stats return it.
 func errProcessNotFound() error { return apierr.NotFound("Process") }
 
 // processOfPath returns the process the path names, with its app, if the
@@ -140,7 +140,7 @@ var appProcessListSpec = withCommonFilters(listSpec{
 
 var processGetSpec = listSpec{extra: []string{"embed"}}
 
-// embedsInstances reports whether q asks for embed=process_instances, and
+// embedsInstances reports whether q requests embed=process_instances, and
 // rejects any other embed.
 func embedsInstances(q *listQuery) (bool, error) {
 	if !q.has("embed") {
@@ -572,8 +572,8 @@ type processScale struct {
 
 // scaleProcess serves POST /v3/processes/:guid/actions/scale and POST
 // /v3/apps/:guid/processes/:type/actions/scale, which cf scale sends. It
-// answers 202 with the process, as Cloud Controller does: the runtime
-// converges on the new scale afterwards.
+// returns 202 with the process, as Cloud Controller does, because the
+// runtime converges on the new scale afterwards.
 func (a *API) scaleProcess(r *http.Request) (*response, error) {
 	ctx := r.Context()
 	actor := actorOf(r)

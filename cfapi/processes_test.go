@@ -482,6 +482,12 @@ func TestProcessStatsFromRuntime(t *testing.T) {
 			Usage: &InstanceUsage{Time: time.Now(), CPU: 0.05, CPUEntitlement: &entitlement, MemBytes: 64 << 20, DiskBytes: 10 << 20, LogRate: 12}},
 	}}
 	f.env.api.instances = runtime
+	var stopped struct{ Resources []cliProcessInstance }
+	f.env.do(http.MethodGet, "/v3/processes/"+f.appGUID+"/stats", f.developer, nil).expect(http.StatusOK).decode(&stopped)
+	if len(stopped.Resources) != 0 {
+		t.Errorf("stopped app stats = %+v, want none", stopped.Resources)
+	}
+	f.startApp()
 	f.env.do(http.MethodPost, "/v3/processes/"+f.appGUID+"/actions/scale", f.admin, map[string]any{"memory_in_mb": 256, "log_rate_limit_in_bytes_per_second": -1}).expect(http.StatusAccepted)
 
 	var stats struct{ Resources []cliProcessInstance }

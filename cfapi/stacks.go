@@ -13,15 +13,15 @@ import (
 	"github.com/ferrycf/ferry/store"
 )
 
-// BuilderCatalog tells what the stacks' builder images contain. Reading
-// an image may reach the registry, so implementations cache.
+// BuilderCatalog reports the contents of the stacks' builder images.
+// Reading an image may reach the registry, so implementations cache.
 type BuilderCatalog interface {
 	// Builder returns the builder of stack, or an error when its image
 	// cannot be read.
 	Builder(ctx context.Context, stack string) (BuilderInfo, error)
 }
 
-// BuilderInfo is what a builder image says about its stack.
+// BuilderInfo describes a stack's builder image.
 type BuilderInfo struct {
 	// Image is the builder image as configured.
 	Image       string
@@ -73,7 +73,7 @@ type stackJSON struct {
 	} `json:"links"`
 }
 
-// catalogStack is a stack with what its builder image says about it.
+// catalogStack is a configured stack with its builder image's details.
 type catalogStack struct {
 	name      string
 	isDefault bool
@@ -219,8 +219,8 @@ func matchesUnlabelled(selector store.LabelSelector) bool {
 	return true
 }
 
-// pageOf returns the items of page, in the order given, or an empty
-// slice past the end; the cf CLI needs a resources array, never null.
+// pageOf returns the items of page, in the order given. Past the end it
+// returns an empty slice, because the cf CLI needs a resources array.
 func pageOf[T any](items []T, page store.Page) []T {
 	start := (page.Number - 1) * page.PerPage
 	if start >= len(items) {

@@ -10,6 +10,7 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/client-go/informers"
@@ -22,11 +23,12 @@ import (
 	"github.com/ferrycf/ferry/store"
 )
 
-// ErrAppNotFound is what DesiredApps returns, possibly wrapped, for an app
-// that no longer exists. store.ErrNotFound means the same.
+// ErrAppNotFound marks an app that no longer exists. DesiredApps may wrap
+// it; store.ErrNotFound means the same.
 var ErrAppNotFound = errors.New("app not found")
 
-// DesiredApps is where the app reconciler reads what users asked for.
+// DesiredApps is the source of the apps' desired state, normally
+// PostgreSQL.
 type DesiredApps interface {
 	// DesiredApp returns the desired state of an app, or an error that
 	// wraps ErrAppNotFound or store.ErrNotFound when it no longer exists.
@@ -50,11 +52,11 @@ type AppReconcilerOptions struct {
 	OnCrash func(context.Context, Crash) error
 }
 
-// AppReconciler runs apps: for every app with a current droplet it keeps
+// AppReconciler runs apps. For every app with a current droplet it keeps
 // the space's namespace, the app's env Secret, one StatefulSet per process
-// and a Service per web process as the app's desired state says, scaled
-// to zero while the app is stopped, and removes them when the app or its
-// process goes. It is level-triggered: a resync and informer events on
+// and a Service per web process in line with the app's desired state. It
+// scales them to zero while the app is stopped, and removes them when the
+// app or its process goes. It is level-triggered: a resync and informer events on
 // Ferry's objects feed one queue of app GUIDs, and each reconcile compares
 // the whole desired state with the cluster.
 type AppReconciler struct {
@@ -118,8 +120,8 @@ func NewAppReconciler(o AppReconcilerOptions) *AppReconciler {
 		UpdateFunc: func(_, obj any) { r.enqueueObject(obj) },
 		DeleteFunc: r.enqueueObject,
 	}
-	// The handlers only enqueue and are registered before Start, so
-	// registering them cannot fail.
+	// AddEventHandler fails only on a stopped informer (client-go v0.37),
+	// and these have not started yet.
 	_, _ = stsInformer.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
 		AddFunc:    r.enqueueObject,
 		UpdateFunc: r.enqueueStatefulSetChange,
@@ -133,7 +135,7 @@ func NewAppReconciler(o AppReconcilerOptions) *AppReconciler {
 	return r
 }
 
-// Enqueue asks for the app guid to be reconciled. Callers that change an
+// Enqueue adds app guid to the reconcile queue. Callers that change an
 // app's desired state call it so the change does not wait for a resync.
 func (r *AppReconciler) Enqueue(guid string) { r.queue.Add(guid) }
 
@@ -284,6 +286,11 @@ func (r *AppReconciler) processNext(ctx context.Context) bool {
 		// resync checks again.
 		r.logger.Warn("app objects are blocked by objects Ferry does not manage", "app_guid", guid, "error", err)
 		r.queue.Forget(guid)
+	case apierrors.IsConflict(err):
+		// The informer cache was behind the API server, which happens
+		// whenever a controller wrote a status since the last event.
+		r.logger.Debug("app objects changed during reconcile, retrying", "app_guid", guid, "error", err)
+		r.queue.AddRateLimited(guid)
 	default:
 		r.logger.Warn("reconcile app failed, retrying", "app_guid", guid, "error", err,
 			"retries", r.queue.NumRequeues(guid))
@@ -322,8 +329,8 @@ func onlyNotOwned(err error) bool {
 	return errors.As(err, &notOwned)
 }
 
-// Reconcile makes the cluster run app guid as its desired state says. It
-// returns errors a retry may fix, joined when several objects failed, and
+// Reconcile brings the cluster in line with the desired state of app
+// guid. It returns errors a retry may fix, joined when several objects failed, and
 // a *NotOwnedError for names taken by foreign objects.
 func (r *AppReconciler) Reconcile(ctx context.Context, guid string) error {
 	app, err := r.desired.DesiredApp(ctx, guid)

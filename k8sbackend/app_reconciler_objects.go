@@ -124,7 +124,8 @@ func (r *AppReconciler) ensureStatefulSet(ctx context.Context, want *appsv1.Stat
 	if err != nil {
 		return err
 	}
-	if current.Annotations[AnnotationSpecHash] == want.Annotations[AnnotationSpecHash] {
+	if current.Annotations[AnnotationSpecHash] == want.Annotations[AnnotationSpecHash] &&
+		metadataCurrent(current.ObjectMeta, want.ObjectMeta) && covers(want.Spec, current.Spec) {
 		return nil
 	}
 	if !sameImmutableStatefulSetFields(current, want) {
@@ -241,8 +242,8 @@ func (r *AppReconciler) createService(ctx context.Context, want *corev1.Service)
 }
 
 // checkExisting handles a create that failed because the name is taken
-// by an object missing from the informer cache: either the cache lags
-// behind Ferry's own create, and the next event brings the object, or the
+// by an object missing from the informer cache. Either the cache lags
+// behind Ferry's own create, and the next event brings the object. Or the
 // object lacks Ferry's labels, which the informers filter out.
 func (r *AppReconciler) checkExisting(ctx context.Context, kind, namespace, name string,
 	get func(context.Context) (metav1.Object, error)) error {

@@ -39,7 +39,7 @@ type Images interface {
 	Delete(ctx context.Context, ref string) error
 }
 
-// Builder is what Ferry knows about one stack's CNB builder image.
+// Builder describes one stack's CNB builder image.
 type Builder struct {
 	Stack string
 	// Image is the builder image as configured.

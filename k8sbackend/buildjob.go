@@ -20,7 +20,7 @@ import (
 )
 
 // CNBPlatformAPI is the CNB platform API version the staging container
-// asks the lifecycle for. Lifecycle v0.20.8 supports 0.7 to 0.14.
+// requests from the lifecycle. Lifecycle v0.20.8 supports 0.7 to 0.14.
 const CNBPlatformAPI = "0.14"
 
 // stagingUID and stagingGID are the user and group staging runs as. CNB
@@ -112,9 +112,10 @@ func MakeSpaceNamespace(space store.Space, orgName string) *corev1.Namespace {
 
 // MakeBuildJob returns the staging Job of a build. Its init container runs
 // `ferry stage-fetch` from the Ferry image to unpack the package into an
-// emptyDir; its main container runs the CNB lifecycle creator from the
-// stack's builder image, which exports the droplet image to the registry.
-// The Job has no owner: Ferry finds it by name and labels.
+// emptyDir. Its main container then runs the CNB lifecycle creator from
+// the stack's builder image, which exports the droplet image to the
+// registry. The Job has no owner, because Ferry finds it by name and
+// labels.
 func MakeBuildJob(p BuildPlan, cfg Config) (*batchv1.Job, error) {
 	b := p.Build
 	if b.LifecycleType != store.LifecycleBuildpack {

@@ -184,8 +184,8 @@ func TestMakeBuildJob(t *testing.T) {
 			},
 		},
 		{
-			name: "run image and insecure registry",
-			plan: func(p *BuildPlan) { p.RunImage = "127.0.0.1:5000/ferry/run:1" },
+			name:   "run image and insecure registry",
+			plan:   func(p *BuildPlan) { p.RunImage = "127.0.0.1:5000/ferry/run:1" },
 			config: func(c *Config) { c.RegistryInsecure = true },
 			want: func(j *batchv1.Job) {
 				pod := &j.Spec.Template.Spec

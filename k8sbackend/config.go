@@ -1,7 +1,7 @@
 // Package k8sbackend turns Ferry's Cloud Foundry model into Kubernetes
 // objects and reconciles them. The Make* functions are pure translations
-// with table tests; the reconciler, the registry reader and the builder
-// catalog are the thin parts that talk to the cluster and the registry.
+// with table tests. The reconcilers and the builder catalog are the thin
+// parts that talk to the cluster and the registry.
 package k8sbackend
 
 import (
@@ -21,8 +21,8 @@ const (
 	DefaultUnschedulableTimeout = 5 * time.Minute
 )
 
-// Config is what the translation functions need to know about the
-// deployment. It is derived from config.Config by ConfigFrom.
+// Config is the deployment's settings for the translation functions,
+// derived from config.Config by ConfigFrom.
 type Config struct {
 	// RegistryAddress is host[:port] of the registry as Ferry reaches it.
 	RegistryAddress string

@@ -82,8 +82,8 @@ func shellJoin(words []string) string {
 	return strings.Join(quoted, " ")
 }
 
-// DockerExecutionMetadata is what a docker droplet records about its
-// image, in the JSON form Cloud Controller's execution_metadata uses.
+// DockerExecutionMetadata is a docker droplet's record of its image, in
+// the JSON form of Cloud Controller's execution_metadata.
 type DockerExecutionMetadata struct {
 	Cmd          []string     `json:"cmd,omitempty"`
 	Entrypoint   []string     `json:"entrypoint,omitempty"`

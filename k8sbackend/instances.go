@@ -16,6 +16,7 @@ import (
 	appslisters "k8s.io/client-go/listers/apps/v1"
 	corelisters "k8s.io/client-go/listers/core/v1"
 	"k8s.io/client-go/tools/cache"
+	"k8s.io/utils/ptr"
 )
 
 // Instance states, as the cf CLI reads them from process stats.
@@ -52,14 +53,20 @@ type InstanceStatus struct {
 	// Since is when the container started, for running and starting
 	// instances, or when it last exited, for crashed ones; zero otherwise.
 	Since time.Time
-	// Details says why an instance is not running, for example
-	// "OOMKilled"; "" when there is nothing to say.
+	// Details is the reason an instance is not running, for example
+	// "OOMKilled", or "".
 	Details string
+	// Routable is whether the instance passes its readiness check, or nil
+	// before its container runs.
+	Routable *bool
 	// InstanceGUID is the pod's UID, the instance's CF_INSTANCE_GUID.
 	InstanceGUID string
 	// Host is the node's IP and InternalIP the pod's IP; "" when unknown.
 	Host       string
 	InternalIP string
+	// Ports are the TCP ports the instance listens on, the app's port
+	// first.
+	Ports []int32
 	// MemoryQuota and DiskQuota are the limits in bytes.
 	MemoryQuota uint64
 	DiskQuota   uint64
@@ -81,8 +88,8 @@ func (s InstanceStatus) UptimeSeconds(now time.Time) uint64 {
 	return uint64(now.Sub(s.Since) / time.Second)
 }
 
-// InstanceQuery names a process and what its desired state says, which
-// fills in for the cluster where the cluster has nothing yet.
+// InstanceQuery names a process and carries its desired state, which
+// fills in where the cluster has no object yet.
 type InstanceQuery struct {
 	SpaceGUID   string
 	ProcessGUID string
@@ -101,13 +108,14 @@ type InstanceQuery struct {
 // waiting and shows why.
 func ProcessInstances(q InstanceQuery, sts *appsv1.StatefulSet, pods []*corev1.Pod) []InstanceStatus {
 	quota := InstanceStatus{
+		Ports:        []int32{AppPort},
 		MemoryQuota:  uint64(max(q.MemoryMB, 0)) * mebibyte,
 		DiskQuota:    uint64(max(q.DiskMB, 0)) * mebibyte,
 		LogRateLimit: q.LogRateLimit,
 	}
 	startErr := ""
 	if sts != nil {
-		quota = quotaOf(sts, quota)
+		quota = limitsOf(sts, quota)
 		startErr = sts.Annotations[AnnotationStartError]
 	}
 	byIndex := map[int]*corev1.Pod{}
@@ -129,19 +137,28 @@ func ProcessInstances(q InstanceQuery, sts *appsv1.StatefulSet, pods []*corev1.P
 		default:
 			status.State, status.Since, status.Details = podState(pod)
 			status.InstanceGUID, status.Host, status.InternalIP = string(pod.UID), pod.Status.HostIP, pod.Status.PodIP
+			if cs := appContainerStatus(pod); cs != nil {
+				status.Routable = ptr.To(cs.Ready)
+			}
 		}
 		statuses = append(statuses, status)
 	}
 	return statuses
 }
 
-// quotaOf reads the limits a StatefulSet's app container runs with,
-// keeping fallback's values for what it does not set.
-func quotaOf(sts *appsv1.StatefulSet, fallback InstanceStatus) InstanceStatus {
+// limitsOf reads the ports and limits a StatefulSet's app container runs
+// with, keeping fallback's values for what it does not set.
+func limitsOf(sts *appsv1.StatefulSet, fallback InstanceStatus) InstanceStatus {
 	quota := fallback
 	for _, c := range sts.Spec.Template.Spec.Containers {
 		if c.Name != AppContainer {
 			continue
+		}
+		if len(c.Ports) > 0 {
+			quota.Ports = make([]int32, len(c.Ports))
+			for i, p := range c.Ports {
+				quota.Ports[i] = p.ContainerPort
+			}
 		}
 		if m, ok := c.Resources.Limits[corev1.ResourceMemory]; ok && m.Value() >= 0 {
 			quota.MemoryQuota = uint64(m.Value())

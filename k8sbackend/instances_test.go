@@ -10,6 +10,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/utils/ptr"
 
 	"github.com/ferrycf/ferry/store"
 )
@@ -146,14 +147,15 @@ func TestProcessInstances(t *testing.T) {
 	started := instancesNow.Add(-time.Minute)
 	q := InstanceQuery{SpaceGUID: runSpace, ProcessGUID: runWeb, Instances: 3, MemoryMB: 128, DiskMB: 512, LogRateLimit: 1024}
 	sts := MakeStatefulSet(runTestApp(), runTestWeb(), runTestWorkload())
-	quota := InstanceStatus{MemoryQuota: 256 << 20, DiskQuota: 1 << 30, LogRateLimit: -1}
+	quota := InstanceStatus{Ports: []int32{8080}, MemoryQuota: 256 << 20, DiskQuota: 1 << 30, LogRateLimit: -1}
 	with := func(index int, state, details string) InstanceStatus {
 		s := quota
 		s.Index, s.State, s.Details = index, state, details
 		return s
 	}
-	onPod := func(s InstanceStatus, since time.Time, index int) InstanceStatus {
+	onPod := func(s InstanceStatus, since time.Time, index int, routable bool) InstanceStatus {
 		s.Since, s.InstanceGUID, s.Host, s.InternalIP = since, "uid-"+strconv.Itoa(index), "10.88.0.1", "10.88.0.2"+strconv.Itoa(index)
+		s.Routable = ptr.To(routable)
 		return s
 	}
 
@@ -166,9 +168,9 @@ func TestProcessInstances(t *testing.T) {
 		{
 			name: "no StatefulSet yet",
 			want: []InstanceStatus{
-				{Index: 0, State: InstanceDown, MemoryQuota: 128 << 20, DiskQuota: 512 << 20, LogRateLimit: 1024},
-				{Index: 1, State: InstanceDown, MemoryQuota: 128 << 20, DiskQuota: 512 << 20, LogRateLimit: 1024},
-				{Index: 2, State: InstanceDown, MemoryQuota: 128 << 20, DiskQuota: 512 << 20, LogRateLimit: 1024},
+				{Index: 0, State: InstanceDown, Ports: []int32{8080}, MemoryQuota: 128 << 20, DiskQuota: 512 << 20, LogRateLimit: 1024},
+				{Index: 1, State: InstanceDown, Ports: []int32{8080}, MemoryQuota: 128 << 20, DiskQuota: 512 << 20, LogRateLimit: 1024},
+				{Index: 2, State: InstanceDown, Ports: []int32{8080}, MemoryQuota: 128 << 20, DiskQuota: 512 << 20, LogRateLimit: 1024},
 			},
 		},
 		{
@@ -180,9 +182,9 @@ func TestProcessInstances(t *testing.T) {
 				instancePod(5, runningStatus(true, started, 0)),
 			},
 			want: []InstanceStatus{
-				onPod(with(0, InstanceRunning, ""), started, 0),
+				onPod(with(0, InstanceRunning, ""), started, 0, true),
 				with(1, InstanceDown, ""),
-				onPod(with(2, InstanceCrashed, "exited with status 1"), started, 2),
+				onPod(with(2, InstanceCrashed, "exited with status 1"), started, 2, false),
 			},
 		},
 		{

@@ -19,8 +19,8 @@ const (
 // Annotations on the objects that run apps.
 const (
 	AnnotationProcessType = "cloudfoundry.org/process_type"
-	// AnnotationStartError on a StatefulSet says why its process cannot
-	// start, in words for the app's developer. Such a StatefulSet has no
+	// AnnotationStartError on a StatefulSet is the reason its process
+	// cannot start, in words for the app's developer. Such a StatefulSet has no
 	// replicas, and its instances are reported CRASHED with this text.
 	AnnotationStartError = "ferry.cloudfoundry.org/start-error"
 	// AnnotationLogRateLimit is the process's log rate limit in bytes per

@@ -39,7 +39,7 @@ var lifecyclePhases = map[int32]string{
 // cannot pull an image. They fail a build at once.
 var imagePullReasons = []string{"ErrImagePull", "ImagePullBackOff", "InvalidImageName", "ErrImageNeverPull"}
 
-// OutcomeKind is where a staging Job stands.
+// OutcomeKind is the stage a staging Job has reached.
 type OutcomeKind int
 
 // Staging outcomes.
@@ -48,7 +48,7 @@ const (
 	StagingRunning OutcomeKind = iota
 	// StagingSucceeded means the droplet image has been exported.
 	StagingSucceeded
-	// StagingFailed means the build failed; Outcome.Error says why.
+	// StagingFailed means the build failed, for the reason in Outcome.Error.
 	StagingFailed
 )
 
@@ -60,8 +60,8 @@ type Outcome struct {
 	// StopJob is set when the failure was found while the Job still runs,
 	// so the Job must be deleted to stop its pod.
 	StopJob bool
-	// RecheckAfter asks for another look after this long, for conditions
-	// that become failures with time, such as an unschedulable pod.
+	// RecheckAfter is the delay before the next check, for conditions that
+	// become failures with time, such as an unschedulable pod.
 	RecheckAfter time.Duration
 }
 
@@ -211,7 +211,7 @@ func specImage(pod *corev1.Pod, name string) string {
 }
 
 // unschedulable fails a pod that has waited for a node longer than the
-// configured timeout, and otherwise asks to look again when it expires.
+// configured timeout. Until then it sets RecheckAfter to the time left.
 func unschedulable(pod *corev1.Pod, now time.Time, cfg Config) Outcome {
 	for _, c := range pod.Status.Conditions {
 		if c.Type != corev1.PodScheduled || c.Status != corev1.ConditionFalse || c.Reason != corev1.PodReasonUnschedulable {

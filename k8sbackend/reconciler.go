@@ -74,14 +74,14 @@ func NewBuildReconciler(st *store.Store, client kubernetes.Interface, images Ima
 		UpdateFunc: func(_, obj any) { r.enqueueObject(obj) },
 		DeleteFunc: r.enqueueObject,
 	}
-	// The handlers only enqueue, so an error registering them cannot happen
-	// after Start; they are registered before it.
+	// AddEventHandler fails only on an informer that has stopped, and these
+	// have not started yet.
 	_, _ = jobInformer.Informer().AddEventHandler(handler)
 	_, _ = podInformer.Informer().AddEventHandler(handler)
 	return r
 }
 
-// Enqueue asks for the build guid to be reconciled.
+// Enqueue queues the build guid for a reconcile.
 func (r *BuildReconciler) Enqueue(guid string) { r.queue.Add(guid) }
 
 func (r *BuildReconciler) enqueueObject(obj any) {
@@ -174,8 +174,9 @@ func (r *BuildReconciler) processNext(ctx context.Context) bool {
 }
 
 // Reconcile brings the build guid one step closer to a finished state. It
-// returns how long to wait before looking again (0: until the next event)
-// and errors a retry may fix; errors a retry cannot fix fail the build.
+// returns how long to wait before the next check, 0 meaning until the next
+// event. Its errors are those a retry may fix. Errors that a retry cannot
+// fix fail the build instead.
 func (r *BuildReconciler) Reconcile(ctx context.Context, guid string) (time.Duration, error) {
 	build, err := r.store.StagingBuild(ctx, guid)
 	if errors.Is(err, store.ErrNotFound) {
@@ -197,7 +198,7 @@ func (r *BuildReconciler) Reconcile(ctx context.Context, guid string) (time.Dura
 		return 0, err
 	}
 	if !ownedByFerry(job.Labels) || job.Labels[LabelBuildGUID] != build.GUID {
-		return 0, r.fail(ctx, build, stagingError("the Job %s/%s exists and is not managed by Ferry", job.Namespace, job.Name), false)
+		return 0, r.fail(ctx, build, stagingError("the Job %s/%s exists and is not managed by Ferry", job.Namespace, job.Name), nil)
 	}
 
 	pods, err := r.pods.Pods(job.Namespace).List(labels.Set{LabelBuildGUID: build.GUID}.AsSelector())
@@ -209,7 +210,11 @@ func (r *BuildReconciler) Reconcile(ctx context.Context, guid string) (time.Dura
 	case StagingSucceeded:
 		return 0, r.complete(ctx, build)
 	case StagingFailed:
-		return 0, r.fail(ctx, build, outcome.Error, outcome.StopJob)
+		var stop *batchv1.Job
+		if outcome.StopJob {
+			stop = job
+		}
+		return 0, r.fail(ctx, build, outcome.Error, stop)
 	default:
 		if err := r.ensureEnvSecret(ctx, build, job); err != nil {
 			return 0, err
@@ -245,7 +250,7 @@ func (r *BuildReconciler) startStaging(ctx context.Context, build store.Build) e
 	}
 	r.logger.Info("staging started", "build_guid", build.GUID, "app_guid", build.AppGUID, "job", created.Name,
 		"namespace", created.Namespace)
-	return r.createEnvSecret(ctx, plan, created)
+	return r.createEnvSecretOrStop(ctx, build, plan, created)
 }
 
 // checkExistingJob handles a Job that exists but is not in the informer
@@ -261,7 +266,7 @@ func (r *BuildReconciler) checkExistingJob(ctx context.Context, build store.Buil
 		return fmt.Errorf("read Job %s/%s: %w", want.Namespace, want.Name, err)
 	}
 	if !ownedByFerry(existing.Labels) || existing.Labels[LabelBuildGUID] != build.GUID {
-		return r.fail(ctx, build, stagingError("the Job %s/%s exists and is not managed by Ferry", want.Namespace, want.Name), false)
+		return r.fail(ctx, build, stagingError("the Job %s/%s exists and is not managed by Ferry", want.Namespace, want.Name), nil)
 	}
 	return nil
 }
@@ -301,14 +306,16 @@ func (r *BuildReconciler) failOnPlanError(ctx context.Context, build store.Build
 	var unknown *UnknownBuildpacksError
 	switch {
 	case errors.As(err, &unknown):
-		return r.fail(ctx, build, stagingError("%s", err.Error()), false)
-	case errors.Is(err, ErrPlan), errors.Is(err, ErrUnknownStack), errors.Is(err, errNamespaceNotOwned):
-		return r.fail(ctx, build, stagingError("%s", err.Error()), false)
+		return r.fail(ctx, build, stagingError("%s", err.Error()), nil)
+	case errors.Is(err, ErrPlan), errors.Is(err, ErrUnknownStack), errors.Is(err, errNotOwned):
+		return r.fail(ctx, build, stagingError("%s", err.Error()), nil)
 	}
 	return err
 }
 
-var errNamespaceNotOwned = errors.New("is not managed by Ferry")
+// errNotOwned marks an object that blocks a build because it has the name
+// Ferry needs but lacks Ferry's labels.
+var errNotOwned = errors.New("is not managed by Ferry")
 
 // ensureNamespace creates the space's namespace when it is missing.
 func (r *BuildReconciler) ensureNamespace(ctx context.Context, plan BuildPlan) error {
@@ -327,7 +334,7 @@ func (r *BuildReconciler) ensureNamespace(ctx context.Context, plan BuildPlan) e
 		return fmt.Errorf("read namespace %s: %w", want.Name, err)
 	}
 	if !ownedByFerry(ns.Labels) || ns.Labels[LabelSpaceGUID] != space.GUID {
-		return fmt.Errorf("namespace %s exists and %w", want.Name, errNamespaceNotOwned)
+		return fmt.Errorf("namespace %s exists and %w", want.Name, errNotOwned)
 	}
 	return nil
 }
@@ -342,6 +349,7 @@ func (r *BuildReconciler) ensureRegistrySecret(ctx context.Context, namespace st
 	if err != nil {
 		return err
 	}
+
 	secrets := r.client.CoreV1().Secrets(namespace)
 	current, err := secrets.Get(ctx, want.Name, metav1.GetOptions{})
 	switch {
@@ -358,6 +366,7 @@ func (r *BuildReconciler) ensureRegistrySecret(ctx context.Context, namespace st
 	case current.Annotations[AnnotationSpecHash] == want.Annotations[AnnotationSpecHash]:
 		return nil
 	}
+
 	updated := current.DeepCopy()
 	updated.Data = want.Data
 	updated.Type = want.Type
@@ -377,9 +386,23 @@ func (r *BuildReconciler) createEnvSecret(ctx context.Context, plan BuildPlan, j
 	if err != nil {
 		return err
 	}
-	_, err = r.client.CoreV1().Secrets(secret.Namespace).Create(ctx, secret, metav1.CreateOptions{FieldManager: FieldManager})
-	if err != nil && !apierrors.IsAlreadyExists(err) {
-		return fmt.Errorf("create Secret %s/%s: %w", secret.Namespace, secret.Name, err)
+	secrets := r.client.CoreV1().Secrets(secret.Namespace)
+	_, err = secrets.Create(ctx, secret, metav1.CreateOptions{FieldManager: FieldManager})
+	if !apierrors.IsAlreadyExists(err) {
+		if err != nil {
+			return fmt.Errorf("create Secret %s/%s: %w", secret.Namespace, secret.Name, err)
+		}
+		return nil
+	}
+
+	// The pod mounts whatever Secret has this name, so one Ferry did not
+	// make for this build must not stand in for it.
+	existing, err := secrets.Get(ctx, secret.Name, metav1.GetOptions{})
+	if err != nil {
+		return fmt.Errorf("read Secret %s/%s: %w", secret.Namespace, secret.Name, err)
+	}
+	if !ownedByFerry(existing.Labels) || existing.Labels[LabelBuildGUID] != plan.Build.GUID {
+		return fmt.Errorf("Secret %s/%s exists and %w", secret.Namespace, secret.Name, errNotOwned)
 	}
 	return nil
 }
@@ -396,19 +419,42 @@ func (r *BuildReconciler) ensureEnvSecret(ctx context.Context, build store.Build
 	if err != nil {
 		return r.failOnPlanError(ctx, build, err)
 	}
-	return r.createEnvSecret(ctx, plan, job)
+	return r.createEnvSecretOrStop(ctx, build, plan, job)
 }
 
-// deleteEnvSecret removes a finished build's environment Secret. The Job
-// owns it too, so this only shortens how long the variables stay stored.
+// createEnvSecretOrStop creates the environment Secret of job. When a
+// foreign Secret has its name, the pod would mount that one, so the build
+// fails and the Job is deleted.
+func (r *BuildReconciler) createEnvSecretOrStop(ctx context.Context, build store.Build, plan BuildPlan, job *batchv1.Job) error {
+	err := r.createEnvSecret(ctx, plan, job)
+	if errors.Is(err, errNotOwned) {
+		return r.fail(ctx, build, stagingError("%s", err.Error()), job)
+	}
+	return err
+}
+
+// deleteEnvSecret removes a finished build's environment Secret when it is
+// Ferry's. The Job owns it too, so this only shortens how long the
+// variables stay stored.
 func (r *BuildReconciler) deleteEnvSecret(ctx context.Context, build store.Build) error {
 	if build.LifecycleType != store.LifecycleBuildpack {
 		return nil
 	}
-	err := r.client.CoreV1().Secrets(SpaceNamespace(build.SpaceGUID)).Delete(ctx, StagingEnvSecretName(build.GUID),
-		metav1.DeleteOptions{})
-	if err != nil && !apierrors.IsNotFound(err) {
-		return fmt.Errorf("delete staging Secret of build %s: %w", build.GUID, err)
+	secrets := r.client.CoreV1().Secrets(SpaceNamespace(build.SpaceGUID))
+	secret, err := secrets.Get(ctx, StagingEnvSecretName(build.GUID), metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("read the staging Secret of build %s: %w", build.GUID, err)
+	}
+	if !ownedByFerry(secret.Labels) || secret.Labels[LabelBuildGUID] != build.GUID {
+		return nil
+	}
+
+	err = secrets.Delete(ctx, secret.Name, metav1.DeleteOptions{Preconditions: &metav1.Preconditions{UID: &secret.UID}})
+	if err != nil && !apierrors.IsNotFound(err) && !apierrors.IsConflict(err) {
+		return fmt.Errorf("delete the staging Secret of build %s: %w", build.GUID, err)
 	}
 	return nil
 }
@@ -423,7 +469,7 @@ func (r *BuildReconciler) deleteOrphanJob(ctx context.Context, guid string) erro
 		if !ownedByFerry(job.Labels) || job.Status.CompletionTime != nil || jobCondition(job, batchv1.JobFailed) != nil {
 			continue
 		}
-		if err := r.deleteJob(ctx, job.Namespace, job.Name); err != nil {
+		if err := r.deleteJob(ctx, job); err != nil {
 			return err
 		}
 		r.logger.Info("staging stopped: its build was deleted", "build_guid", guid, "job", job.Name)
@@ -431,11 +477,15 @@ func (r *BuildReconciler) deleteOrphanJob(ctx context.Context, guid string) erro
 	return nil
 }
 
-func (r *BuildReconciler) deleteJob(ctx context.Context, namespace, name string) error {
-	err := r.client.BatchV1().Jobs(namespace).Delete(ctx, name,
-		metav1.DeleteOptions{PropagationPolicy: ptr.To(metav1.DeletePropagationBackground)})
-	if err != nil && !apierrors.IsNotFound(err) {
-		return fmt.Errorf("delete Job %s/%s: %w", namespace, name, err)
+// deleteJob deletes a Job the caller found to be Ferry's, and its pods.
+// The UID precondition keeps a Job recreated under the same name safe.
+func (r *BuildReconciler) deleteJob(ctx context.Context, job *batchv1.Job) error {
+	err := r.client.BatchV1().Jobs(job.Namespace).Delete(ctx, job.Name, metav1.DeleteOptions{
+		PropagationPolicy: ptr.To(metav1.DeletePropagationBackground),
+		Preconditions:     &metav1.Preconditions{UID: &job.UID},
+	})
+	if err != nil && !apierrors.IsNotFound(err) && !apierrors.IsConflict(err) {
+		return fmt.Errorf("delete Job %s/%s: %w", job.Namespace, job.Name, err)
 	}
 	return nil
 }
@@ -453,7 +503,7 @@ func (r *BuildReconciler) complete(ctx context.Context, build store.Build) error
 	}
 	droplet, err := BuildpackDroplet(uuid.NewString(), build, r.cfg.ClusterRef(pinned), config.Config.Labels, r.cfg)
 	if err != nil {
-		return r.fail(ctx, build, stagingError("%s", err.Error()), false)
+		return r.fail(ctx, build, stagingError("%s", err.Error()), nil)
 	}
 
 	app, err := r.store.App(ctx, store.Visibility{All: true}, build.AppGUID)
@@ -480,11 +530,11 @@ func (r *BuildReconciler) complete(ctx context.Context, build store.Build) error
 	return r.deleteEnvSecret(ctx, build)
 }
 
-// fail marks the build FAILED with errText, deleting its Job first when
-// the Job is still running.
-func (r *BuildReconciler) fail(ctx context.Context, build store.Build, errText string, stopJob bool) error {
-	if stopJob {
-		if err := r.deleteJob(ctx, SpaceNamespace(build.SpaceGUID), BuildJobName(build.GUID)); err != nil {
+// fail marks the build FAILED with errText. A non-nil stop is the build's
+// running Job, which it deletes first.
+func (r *BuildReconciler) fail(ctx context.Context, build store.Build, errText string, stop *batchv1.Job) error {
+	if stop != nil {
+		if err := r.deleteJob(ctx, stop); err != nil {
 			return err
 		}
 	}

@@ -409,6 +409,34 @@ func TestReconcileFailsWithoutJob(t *testing.T) {
 	})
 }
 
+func TestReconcileRefusesForeignEnvSecret(t *testing.T) {
+	e := newReconcilerEnv(t)
+	b := e.newBuild()
+	namespace := SpaceNamespace(e.space)
+	_, err := e.client.CoreV1().Namespaces().Create(e.ctx, MakeSpaceNamespace(store.Space{GUID: e.space, Name: "dev",
+		OrganizationGUID: e.org}, "acme"), metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	foreign := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: StagingEnvSecretName(b.GUID), Namespace: namespace},
+		StringData: map[string]string{"env.json": `{"INJECTED":"x"}`}}
+	if _, err := e.client.CoreV1().Secrets(namespace).Create(e.ctx, foreign, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+
+	e.reconcile(b.GUID)
+	want := "StagingError - Staging error: Secret " + namespace + "/" + foreign.Name + " exists and is not managed by Ferry"
+	if got := e.build(b.GUID); got.State != store.BuildStateFailed || got.Error != want {
+		t.Errorf("build = %s %q, want FAILED %q", got.State, got.Error, want)
+	}
+	if _, err := e.client.BatchV1().Jobs(namespace).Get(e.ctx, BuildJobName(b.GUID), metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+		t.Errorf("the Job that would mount the foreign Secret still exists: %v", err)
+	}
+	if _, err := e.client.CoreV1().Secrets(namespace).Get(e.ctx, foreign.Name, metav1.GetOptions{}); err != nil {
+		t.Errorf("the foreign Secret was deleted: %v", err)
+	}
+}
+
 func TestReconcileUnschedulableRechecks(t *testing.T) {
 	e := newReconcilerEnv(t)
 	e.r.now = func() time.Time { return outcomeNow }
@@ -463,6 +491,7 @@ func TestReconcileRefusesForeignJob(t *testing.T) {
 	e := newReconcilerEnv(t)
 	b := e.newBuild()
 	e.startJob(b)
+
 	job, err := e.client.BatchV1().Jobs(SpaceNamespace(e.space)).Get(e.ctx, BuildJobName(b.GUID), metav1.GetOptions{})
 	if err != nil {
 		t.Fatal(err)
@@ -473,13 +502,14 @@ func TestReconcileRefusesForeignJob(t *testing.T) {
 		t.Fatal(err)
 	}
 	// A real API server's watch drops the relabelled Job from the filtered
-	// informer, and the reconciler meets it when creating the Job again;
-	// the fake clientset's watch keeps it with its new labels. Either way
+	// informer, and the reconciler meets it when creating the Job again.
+	// The fake clientset's watch keeps it with its new labels. Either way
 	// the build must fail without touching the Job.
 	e.waitFor("the informer to see the relabelled Job", func() bool {
 		cached, err := e.r.jobs.Jobs(job.Namespace).Get(job.Name)
 		return apierrors.IsNotFound(err) || (err == nil && cached.Labels["someone"] == "else")
 	})
+
 	e.reconcile(b.GUID)
 	got, err := e.client.BatchV1().Jobs(job.Namespace).Get(e.ctx, job.Name, metav1.GetOptions{})
 	if err != nil {

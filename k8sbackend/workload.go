@@ -43,8 +43,8 @@ const (
 	DefaultCPURequestPerGiB = 100
 )
 
-// WorkloadConfig is what the translation of processes needs to know about
-// the deployment.
+// WorkloadConfig holds the deployment settings the translation of
+// processes needs.
 type WorkloadConfig struct {
 	// CPULimitPerGiB is the CPU limit, in millicores per GiB of memory, of
 	// processes that set no CPU of their own.
@@ -209,7 +209,7 @@ func processSelector(proc ProcessSpec) map[string]string {
 //
 // A process that cannot start as asked, such as a docker image that runs
 // as root when root is not allowed, gets no replicas and an
-// AnnotationStartError that says why. app.Droplet must not be nil.
+// AnnotationStartError with the reason. app.Droplet must not be nil.
 func MakeStatefulSet(app AppSpec, proc ProcessSpec, cfg WorkloadConfig) *appsv1.StatefulSet {
 	pod, startErr := makePodSpec(app, proc, cfg)
 

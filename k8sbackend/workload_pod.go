@@ -123,7 +123,11 @@ func processCommand(d *DropletSpec, proc ProcessSpec) ([]string, string) {
 	}
 
 	if proc.Command != "" {
-		return []string{cnbLauncher, escapeExpansion(proc.Command)}, ""
+		// Without "--" the launcher runs the command with /bin/bash, which
+		// minimal run images lack. With it, the launcher still applies the
+		// buildpacks' environment and exec.d, but not their profile.d
+		// scripts.
+		return []string{cnbLauncher, "--", "/bin/sh", "-c", escapeExpansion(proc.Command)}, ""
 	}
 	if hasType && proc.Type != "" && !strings.ContainsAny(proc.Type, "/$") && proc.Type != "." && proc.Type != ".." {
 		return []string{cnbProcessDir + proc.Type}, ""
@@ -173,7 +177,7 @@ func classifyUser(user string) imageUser {
 // securityContexts returns the pod and container security contexts of a
 // process and, for a root image that may not run as root, why it cannot
 // start. Every container runs without privilege escalation and under the
-// runtime's seccomp profile; only allowed root images keep the runtime's
+// runtime's seccomp profile. Only allowed root images keep the runtime's
 // default capabilities, because root images often need them.
 func securityContexts(d *DropletSpec, cfg WorkloadConfig) (*corev1.PodSecurityContext, *corev1.SecurityContext, string) {
 	pod := &corev1.PodSecurityContext{SeccompProfile: &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault}}
@@ -244,9 +248,9 @@ func processResources(proc ProcessSpec, cfg WorkloadConfig) (corev1.ResourceRequ
 func ceilDiv(a, b int64) int64 { return (a + b - 1) / b }
 
 // processProbes maps Cloud Foundry health checks to probes. The startup
-// probe gives a starting instance the health check timeout to pass; after
-// that, one failed liveness check restarts the instance and one failed
-// readiness check takes it out of its Service, as on Cloud Foundry.
+// probe gives a starting instance the health check timeout to pass. After
+// that, as on Cloud Foundry, one failed liveness check restarts the
+// instance and one failed readiness check takes it out of its Service.
 func processProbes(proc ProcessSpec, port int32) (startup, liveness, readiness *corev1.Probe, startErr string) {
 	hc := proc.HealthCheck
 	handler, err := probeHandler("health check", cmp.Or(hc.Type, HealthCheckPort), hc.Endpoint, port)
@@ -333,6 +337,9 @@ func processEnv(app AppSpec, proc ProcessSpec, cfg WorkloadConfig, port int32) [
 	portText := strconv.Itoa(int(port))
 	instancePorts, _ := json.Marshal([]map[string]int32{{"external": port, "internal": port}}) // Integers always encode.
 	return []corev1.EnvVar{
+		// NOTE: the StatefulSet controller sets the pod index label from
+		// Kubernetes 1.28 on; without it the index is empty and
+		// VCAP_APPLICATION is not valid JSON.
 		{Name: "CF_INSTANCE_INDEX", ValueFrom: fieldRef("metadata.labels['" + appsv1.PodIndexLabel + "']")},
 		{Name: "CF_INSTANCE_GUID", ValueFrom: fieldRef("metadata.uid")},
 		{Name: "CF_INSTANCE_IP", ValueFrom: fieldRef("status.podIP")},

@@ -225,7 +225,7 @@ func TestMakeStatefulSet(t *testing.T) {
 			name: "custom command escapes dollar signs",
 			app:  func(_ *AppSpec, p *ProcessSpec, _ *WorkloadConfig) { p.Command = "echo $HOME $(date) && ./run" },
 			want: func(s *appsv1.StatefulSet) {
-				appContainer(s).Command = []string{"/cnb/lifecycle/launcher", "echo $$HOME $$(date) && ./run"}
+				appContainer(s).Command = []string{"/cnb/lifecycle/launcher", "--", "/bin/sh", "-c", "echo $$HOME $$(date) && ./run"}
 			},
 		},
 		{
@@ -388,7 +388,7 @@ func TestMakeStatefulSet(t *testing.T) {
 			want: func(s *appsv1.StatefulSet) {
 				s.Spec.Template.Labels[LabelRevision] = labelValue("restart #4")
 				c := appContainer(s)
-				c.Command = []string{"/cnb/lifecycle/launcher", "run"}
+				c.Command = []string{"/cnb/lifecycle/launcher", "--", "/bin/sh", "-c", "run"}
 				c.Env = runTestEnv("8080", "256m", strings.ReplaceAll(runTestVCAP, `"3"`, `"restart #4"`))
 			},
 		},

@@ -193,7 +193,7 @@ func parseDocker(raw any, errs *problems) *Docker {
 }
 
 // parseEnv stringifies env values, as Cloud Controller does: a manifest
-// may say "PORT_COUNT: 3" for the string "3".
+// may contain "PORT_COUNT: 3" for the string "3".
 func parseEnv(raw any, app *Application, errs *problems) {
 	h, isMap := raw.(map[string]any)
 	if !isMap {

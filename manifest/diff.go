@@ -53,7 +53,7 @@ var listIdentities = map[string]string{"processes": "type", "routes": "route", "
 // Diff compares the applications of m with their current states: states[i]
 // is the state of m.Applications[i], or nil for an app that does not exist
 // yet, whose every key is then an addition. As in Cloud Controller, only
-// what the manifest says is compared: processes, routes and sidecars the
+// the keys in the manifest are compared: processes, routes and sidecars the
 // manifest does not list are not removals, top-level memory and disk are
 // never compared, and the web process's settings count as the app's
 // top-level keys. Unlike Cloud Controller, env, metadata and features
@@ -120,9 +120,9 @@ func diffApplication(index int, app, state map[string]any) []Change {
 }
 
 // normalizeApplication returns the keys of a raw manifest application in
-// the form the state has them: sizes in megabytes ("1G" is "1024M"), log
-// rates in their largest unit, env values as strings, and only the keys
-// of processes, services, metadata and sidecars that a diff compares.
+// the form the state has them. Sizes are in megabytes ("1G" is "1024M"),
+// log rates in their largest unit and env values are strings. Processes,
+// services, metadata and sidecars keep only the keys a diff compares.
 func normalizeApplication(raw map[string]any) map[string]any {
 	app := maps.Clone(raw)
 	normalizeSizes(app)
@@ -227,18 +227,18 @@ func pruneList(current, manifest any, identity string) any {
 	var pruned []any
 	for _, item := range currentList {
 		entry, _ := item.(map[string]any)
-		for _, wanted := range manifestList {
-			want, _ := wanted.(map[string]any)
+		for _, listed := range manifestList {
+			want, _ := listed.(map[string]any)
 			if want == nil || entry == nil || !reflect.DeepEqual(want[identity], entry[identity]) {
 				continue
 			}
-			kept := map[string]any{}
+			compared := map[string]any{}
 			for k, v := range entry {
 				if want[k] != nil {
-					kept[k] = v
+					compared[k] = v
 				}
 			}
-			pruned = append(pruned, kept)
+			pruned = append(pruned, compared)
 			break
 		}
 	}
@@ -317,19 +317,36 @@ func diffMaps(path string, was, value map[string]any) []Change {
 
 // diffLists pairs each entry of value with a similar entry of was: the
 // same "type" or "name" or "route" for mappings, an equal value for the
-// rest. Paired entries are compared at their index in value, entries only
-// in value are additions and entries only in was are removals.
+// rest. Paired entries are compared at their index in value. A value left
+// unpaired replaces an unpaired one at the same index of was when neither
+// is a mapping. Other entries only in value are additions, and entries
+// only in was are removals.
 func diffLists(path string, was, value []any) []Change {
 	paired := make([]bool, len(was))
+	match := make([]int, len(value))
+	for j, item := range value {
+		match[j] = similarEntry(was, paired, item)
+		if match[j] >= 0 {
+			paired[match[j]] = true
+		}
+	}
+	for j, item := range value {
+		_, itemIsMap := item.(map[string]any)
+		if match[j] < 0 && j < len(was) && !paired[j] && !itemIsMap {
+			if _, wasIsMap := was[j].(map[string]any); !wasIsMap {
+				match[j] = j
+				paired[j] = true
+			}
+		}
+	}
+
 	var changes []Change
 	for j, item := range value {
-		i := similarEntry(was, paired, item)
-		if i < 0 {
+		if match[j] < 0 {
 			changes = append(changes, Change{Op: OpAdd, Path: path + "/" + strconv.Itoa(j), Value: item})
 			continue
 		}
-		paired[i] = true
-		changes = append(changes, diffValues(path+"/"+strconv.Itoa(j), was[i], item)...)
+		changes = append(changes, diffValues(path+"/"+strconv.Itoa(j), was[match[j]], item)...)
 	}
 	for i := len(was) - 1; i >= 0; i-- {
 		if !paired[i] {

@@ -56,7 +56,8 @@ type Manifest struct {
 type Application struct {
 	Name string
 	// Lifecycle is LifecycleBuildpack, LifecycleDocker, or "" when the
-	// manifest does not say. A docker key means LifecycleDocker.
+	// manifest has neither a lifecycle nor a docker key. A docker key means
+	// LifecycleDocker.
 	Lifecycle string
 	// Buildpacks replaces the app's buildpacks. An empty list, from
 	// "buildpack: default" or "buildpack: null", means auto-detection.
@@ -80,7 +81,7 @@ type Application struct {
 }
 
 // Docker is the docker key of an application. The image is the one cf
-// push puts in the app's docker package; the server reads only the key's
+// push puts in the app's docker package. The server reads only the key's
 // presence, which makes the app a docker app.
 type Docker struct {
 	Image    string
@@ -95,8 +96,8 @@ type Metadata struct {
 }
 
 // Command is a start command in a manifest. Set reports whether the
-// manifest has the key. Reset asks for the droplet's command, which the
-// manifest says with null, "null" or "default".
+// manifest has the key. Reset requests the droplet's command, which a
+// manifest writes as null, "null" or "default".
 type Command struct {
 	Set   bool
 	Reset bool
@@ -168,12 +169,12 @@ type Service struct {
 	Parameters  map[string]any
 }
 
-// ErrorKind tells how an HTTP layer reports an Error.
+// ErrorKind selects how an HTTP layer reports an Error.
 type ErrorKind int
 
 const (
 	// ErrorSyntax is a body that is not a YAML mapping. Cloud Controller
-	// answers 400 CF-MessageParseError "invalid request body".
+	// returns 400 CF-MessageParseError "invalid request body".
 	ErrorSyntax ErrorKind = iota
 	// ErrorAliases is a document with anchors or aliases, a 400.
 	ErrorAliases

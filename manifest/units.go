@@ -15,7 +15,8 @@ import (
 var (
 	byteQuantity = regexp.MustCompile(`(?i)^(-?\d+(?:\.\d+)?)([KMGT]i?B?|B)$`)
 	// leadingNumber is what makes a value "a number" at all: Cloud
-	// Controller tells "not a number" from "no supported unit" this way.
+	// Controller distinguishes "not a number" from "no supported unit" this
+	// way.
 	leadingNumber = regexp.MustCompile(`^-?\d+(?:\.\d+)?`)
 )
 

@@ -23,9 +23,10 @@ type manifestRouteJSON struct {
 	Options  map[string]string `json:"options,omitempty"`
 }
 
-// RouteIntent is what manifests asked for an app's routes. Routes holds
-// the routes to map. NoRoute means the app has no routes. RandomRoute and
-// DefaultRoute ask for a generated route when the app has none.
+// RouteIntent is the routing that manifests requested for an app. Routes
+// contains the routes to map. NoRoute means the app has no routes.
+// RandomRoute and DefaultRoute request a generated route when the app has
+// none.
 type RouteIntent struct {
 	AppGUID      string
 	Routes       []ManifestRoute

@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
-	"slices"
 	"strings"
 	"time"
 
@@ -26,8 +25,8 @@ const (
 	HealthCheckHTTP    = "http"
 )
 
-// Defaults of a new process, Cloud Controller's default_app_memory,
-// default_app_disk_in_mb and default_app_log_rate_limit_in_bytes_per_second.
+// Defaults of a new process: Cloud Controller's default_app_memory and
+// default_app_disk_in_mb, and no log rate limit.
 const (
 	DefaultProcessMemoryMB     = 1024
 	DefaultProcessDiskMB       = 1024
@@ -85,8 +84,8 @@ func (p Process) EffectiveCommand() string {
 }
 
 // NewProcess returns a process of type processType for the app appGUID
-// with Cloud Controller's defaults: the web process has the app's guid,
-// one instance and a port health check; other types get a new guid, no
+// with Cloud Controller's defaults. The web process has the app's guid,
+// one instance and a port health check. Other types get a new guid, no
 // instances and a process health check.
 func NewProcess(appGUID, processType string) Process {
 	p := Process{
@@ -408,14 +407,4 @@ func (s *Store) Processes(ctx context.Context, f ProcessFilter, page Page, vis V
 		}
 	}
 	return processes, total, nil
-}
-
-// ProcessTypes returns the sorted process types of processes.
-func ProcessTypes(processes []Process) []string {
-	types := make([]string, len(processes))
-	for i, p := range processes {
-		types[i] = p.Type
-	}
-	slices.Sort(types)
-	return types
 }

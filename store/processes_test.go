@@ -100,7 +100,7 @@ func TestCreateProcessDuplicateType(t *testing.T) {
 		t.Fatalf("CreateProcess of a second web = %v, want a unique violation", err)
 	}
 	// The web process has the app's guid, so the first violated constraint
-	// may be the primary key or the type; both reject the duplicate.
+	// may be the primary key or the type, and both reject the duplicate.
 	if unique.Constraint != store.ConstraintProcessType && unique.Constraint != "processes_pkey" {
 		t.Errorf("constraint = %q", unique.Constraint)
 	}

@@ -77,6 +77,7 @@ func parseStageFetch(args []string, stderr io.Writer) (stageFetchOptions, error)
 	fs.StringVar(&o.orderFile, "order-file", "", "path of a CNB order.toml to write with the --buildpack group")
 	fs.Var(repeated{&o.buildpacks}, "buildpack", "buildpack ID@VERSION for the order file, in order; repeat for more")
 	fs.Var(repeated{&o.insecure}, "insecure-registry", "registry host[:port] to reach over plain HTTP; repeat for more")
+
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -90,6 +91,7 @@ func parseStageFetch(args []string, stderr io.Writer) (stageFetchOptions, error)
 	case len(o.buildpacks) > 0 && o.orderFile == "":
 		return o, errors.New("--buildpack needs --order-file: give the path of the order.toml to write")
 	}
+
 	for _, bp := range o.buildpacks {
 		if !buildpackRef.MatchString(bp) {
 			return o, fmt.Errorf("--buildpack %q is invalid: use ID@VERSION, such as ferry/python@0.1.0", bp)
@@ -98,9 +100,9 @@ func parseStageFetch(args []string, stderr io.Writer) (stageFetchOptions, error)
 	return o, nil
 }
 
-// runStageFetch is the stage-fetch command. Its output is the staging log
-// the user sees, so each step prints one line; errors end in one line
-// that the build error quotes.
+// runStageFetch is the stage-fetch command. Its output is part of the
+// staging log the user reads, so each step prints one line. An error is
+// one line too, which the build error quotes.
 func runStageFetch(args []string, stdout, stderr io.Writer) error {
 	o, err := parseStageFetch(args, stderr)
 	if errors.Is(err, flag.ErrHelp) {

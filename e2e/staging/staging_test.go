@@ -1,10 +1,11 @@
 //go:build e2e
 
-// Package staging is the end-to-end test of staging: it runs `ferry serve`
+// Package staging is the end-to-end test of staging. It runs `ferry serve`
 // against the local environment and drives it over HTTP as the cf CLI
-// does, from app creation through package upload to a STAGED build with a
-// droplet image in the registry, and to FAILED builds with Cloud Foundry's
-// errors. Run it with: go test -tags e2e ./e2e/staging.
+// does: it creates apps, uploads packages and stages them. Good apps end
+// in a STAGED build with a droplet image in the registry, bad ones in a
+// FAILED build with Cloud Foundry's error. Run it with:
+// go test -tags e2e ./e2e/staging.
 package staging
 
 import (
@@ -330,9 +331,9 @@ func (f *ferry) send(req *http.Request, want int, out any) {
 }
 
 // startFerry builds cmd/ferry and runs `ferry serve` on a free loopback
-// port, on a new database of the environment's PostgreSQL, with the test
-// builder and the Ferry image, and a leader Lease of its own so another
-// Ferry on the environment does not hold it.
+// port and a new database of the environment's PostgreSQL, with the test
+// builder and the Ferry image. Its leader Lease is its own, so another
+// Ferry on the environment cannot hold it.
 func startFerry(t *testing.T, env *envtest.Environment) *ferry {
 	t.Helper()
 	root := repoRoot(t)

@@ -1,0 +1,133 @@
+package k8sbackend
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/ferrycf/ferry/store"
+)
+
+// appsPageSize is how many apps one resync query reads.
+const appsPageSize = 1000
+
+// StoreDesiredApps reads the desired state of apps from PostgreSQL.
+type StoreDesiredApps struct {
+	Store *store.Store
+}
+
+// DesiredApp reads an app, its space and org names, its current droplet and
+// its processes. The reads are not one transaction, so a change between
+// them reaches the cluster in a later reconcile.
+func (d StoreDesiredApps) DesiredApp(ctx context.Context, guid string) (AppSpec, error) {
+	all := store.Visibility{All: true}
+	app, err := d.Store.App(ctx, all, guid)
+	if err != nil {
+		return AppSpec{}, err
+	}
+	if app.DropletGUID == "" {
+		return AppSpec{GUID: app.GUID, Name: app.Name, SpaceGUID: app.SpaceGUID, OrgGUID: app.OrgGUID}, nil
+	}
+
+	space, err := d.Store.Space(ctx, app.SpaceGUID, all)
+	if err != nil {
+		return AppSpec{}, fmt.Errorf("space of app %s: %w", guid, err)
+	}
+	org, err := d.Store.Organization(ctx, app.OrgGUID, all)
+	if err != nil {
+		return AppSpec{}, fmt.Errorf("organization of app %s: %w", guid, err)
+	}
+	droplet, err := d.Store.Droplet(ctx, all, app.DropletGUID)
+	if errors.Is(err, store.ErrNotFound) {
+		// The droplet went after the app was read, which clears the app's
+		// current droplet too.
+		return AppSpec{GUID: app.GUID, Name: app.Name, SpaceGUID: app.SpaceGUID, OrgGUID: app.OrgGUID}, nil
+	}
+	if err != nil {
+		return AppSpec{}, fmt.Errorf("current droplet of app %s: %w", guid, err)
+	}
+	processes, err := store.AppProcesses(ctx, d.Store.DB(), guid)
+	if err != nil {
+		return AppSpec{}, err
+	}
+	return AppSpecFromStore(app, space.Name, org.Name, droplet, processes)
+}
+
+// DesiredAppGUIDs returns every app with a current droplet, reading all
+// apps a page at a time.
+// TODO: select only apps with a current droplet in SQL once installations
+// hold apps in the tens of thousands.
+func (d StoreDesiredApps) DesiredAppGUIDs(ctx context.Context) ([]string, error) {
+	var guids []string
+	for page := 1; ; page++ {
+		apps, total, err := d.Store.Apps(ctx, store.AppFilter{}, store.Page{Number: page, PerPage: appsPageSize},
+			store.Visibility{All: true})
+		if err != nil {
+			return nil, err
+		}
+		for _, app := range apps {
+			if app.DropletGUID != "" {
+				guids = append(guids, app.GUID)
+			}
+		}
+		if len(apps) == 0 || page*appsPageSize >= total {
+			return guids, nil
+		}
+	}
+}
+
+// AppSpecFromStore returns the desired state of an app from its stored
+// rows. A process without a command of its own runs the droplet's
+// command for its type.
+func AppSpecFromStore(app store.App, spaceName, orgName string, droplet store.Droplet, processes []store.Process) (AppSpec, error) {
+	dropletSpec, err := DropletSpecFrom(droplet)
+	if err != nil {
+		return AppSpec{}, err
+	}
+	spec := AppSpec{
+		GUID:      app.GUID,
+		Name:      app.Name,
+		SpaceGUID: app.SpaceGUID,
+		SpaceName: spaceName,
+		OrgGUID:   app.OrgGUID,
+		OrgName:   orgName,
+		Started:   app.State == store.AppStateStarted,
+		Droplet:   &dropletSpec,
+		Env:       app.EnvironmentVariables,
+		// TODO: use a counter the store bumps on every start once the apps
+		// table has one. Until then a restart replaces the pods only when a
+		// reconcile reads the app stopped in between.
+		Revision: droplet.GUID,
+		// TODO: fill in the app's routes once routes exist.
+		URIs: nil,
+	}
+	for _, p := range processes {
+		command := ""
+		if p.Command != nil {
+			command = *p.Command
+		}
+		spec.Processes = append(spec.Processes, ProcessSpec{
+			GUID:          p.GUID,
+			Type:          p.Type,
+			Command:       command,
+			Instances:     int32(p.Instances),
+			MemoryMB:      p.MemoryMB,
+			DiskMB:        p.DiskMB,
+			CPUMillicores: int64(p.CPUMillicores),
+			LogRateLimit:  p.LogRateLimit,
+			HealthCheck:   healthCheckFromStore(p.HealthCheck),
+			Readiness:     healthCheckFromStore(p.Readiness),
+		})
+	}
+	return spec, nil
+}
+
+func healthCheckFromStore(hc store.HealthCheck) HealthCheck {
+	return HealthCheck{
+		Type:              hc.Type,
+		Endpoint:          hc.Endpoint,
+		Timeout:           int32(hc.Timeout),
+		InvocationTimeout: int32(hc.InvocationTimeout),
+		Interval:          int32(hc.Interval),
+	}
+}
