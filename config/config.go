@@ -205,6 +205,13 @@ func Load(args []string, getenv func(string) string) (Config, error) {
 	override(&cfg.Registry.ClusterAddress, "FERRY_REGISTRY_CLUSTER_ADDRESS", "")
 	override(&cfg.Kubernetes.Kubeconfig, "KUBECONFIG", "")
 	override(&cfg.Staging.FerryImage, "FERRY_STAGING_IMAGE", "")
+	if v := getenv("FERRY_STAGING_BUILDERS"); v != "" {
+		builders, err := parseBuilders(v)
+		if err != nil {
+			return Config{}, err
+		}
+		cfg.Staging.Builders = builders
+	}
 	override(&cfg.DataDir, "FERRY_DATA_DIR", "")
 	if cfg.Registry.ClusterAddress == "" {
 		cfg.Registry.ClusterAddress = cfg.Registry.Address
@@ -220,6 +227,20 @@ func Load(args []string, getenv func(string) string) (Config, error) {
 	cfg.ExternalURL = strings.TrimRight(cfg.ExternalURL, "/")
 
 	return cfg, cfg.Validate()
+}
+
+// parseBuilders reads FERRY_STAGING_BUILDERS: comma-separated stack=image
+// pairs, e.g. "ferry-test=10.88.0.1:5000/ferry/builder:test".
+func parseBuilders(v string) ([]Builder, error) {
+	var builders []Builder
+	for _, pair := range strings.Split(v, ",") {
+		stack, image, found := strings.Cut(strings.TrimSpace(pair), "=")
+		if !found || stack == "" || image == "" {
+			return nil, fmt.Errorf("FERRY_STAGING_BUILDERS entry %q is invalid: use stack=image pairs separated by commas", pair)
+		}
+		builders = append(builders, Builder{Stack: stack, Image: image})
+	}
+	return builders, nil
 }
 
 // defaultDataDir is $XDG_STATE_HOME/ferry, or ~/.local/state/ferry.

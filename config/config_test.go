@@ -62,3 +62,18 @@ func TestValidateNamesBadSettings(t *testing.T) {
 		})
 	}
 }
+
+func TestLoadBuildersFromEnv(t *testing.T) {
+	cfg, err := Load(nil, envOf(map[string]string{"FERRY_STAGING_BUILDERS": "ferry-test=reg/builder:1, other=reg/b2@sha256:abc"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []Builder{{Stack: "ferry-test", Image: "reg/builder:1"}, {Stack: "other", Image: "reg/b2@sha256:abc"}}
+	if len(cfg.Staging.Builders) != 2 || cfg.Staging.Builders[0] != want[0] || cfg.Staging.Builders[1] != want[1] {
+		t.Errorf("builders = %+v, want %+v", cfg.Staging.Builders, want)
+	}
+
+	if _, err := Load(nil, envOf(map[string]string{"FERRY_STAGING_BUILDERS": "no-image"})); err == nil {
+		t.Error("entry without image accepted")
+	}
+}

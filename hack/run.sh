@@ -41,6 +41,16 @@ cmd_start() {
   mv "$FERRY_BIN.new" "$FERRY_BIN"
   stage_end
 
+  # Staging needs the test builder and the Ferry staging image in the
+  # registry; both scripts reuse their cached results.
+  stage_begin "staging images"
+  local builder_image staging_image
+  builder_image="$(bash "$FERRY_HACK/build/builder.sh" 2>"$LOG_DIR/build-builder.log" | tail -n 1)" ||
+    fail_component build-builder "failed: hack/build/builder.sh"
+  staging_image="$(bash "$FERRY_HACK/build/ferry-image.sh" 2>"$LOG_DIR/build-ferry-image.log" | tail -n 1)" ||
+    fail_component build-ferry-image "failed: hack/build/ferry-image.sh"
+  stage_end
+
   take_lock
   stage_begin ferry
   stop_process ferry >/dev/null 2>&1
@@ -60,6 +70,8 @@ cmd_start() {
     export KUBECONFIG="$KUBECONFIG_DIR/ferry.kubeconfig"
     export FERRY_REGISTRY="$REGISTRY_ADDR"
     export FERRY_REGISTRY_CLUSTER_ADDRESS="$BRIDGE_IP:$REGISTRY_PORT"
+    export FERRY_STAGING_IMAGE="$staging_image"
+    export FERRY_STAGING_BUILDERS="ferry-test=$builder_image"
     export FERRY_GATEWAY_NAMESPACE="$GATEWAY_NAMESPACE" FERRY_GATEWAY_NAME="$GATEWAY_NAME"
     export FERRY_APPS_DOMAIN="$APPS_DOMAIN"
     start_process ferry "$FERRY_BIN" serve

@@ -125,25 +125,57 @@ func RunController(ctx context.Context, o ControllerOptions) error {
 	return nil
 }
 
-// runReconcilers runs the reconcilers until ctx, the leadership, ends.
+// runReconcilers runs the build and app reconcilers until ctx, the
+// leadership, ends. PostgreSQL notifications start work at once; each
+// reconciler's periodic resync covers notifications that were missed.
 func runReconcilers(ctx context.Context, o ControllerOptions) error {
 	builds := NewBuildReconciler(o.Store, o.Client, o.Images, o.Catalog, o.Config, o.Logger)
+	apps := NewAppReconciler(AppReconcilerOptions{
+		Client:   o.Client,
+		Desired:  StoreDesiredApps{Store: o.Store},
+		Config:   o.Config,
+		Workload: WorkloadConfigFrom(o.Config),
+		Logger:   o.Logger,
+		OnCrash: func(ctx context.Context, c Crash) error {
+			return store.RecordAuditEvent(ctx, o.Store.DB(), c.AuditEvent())
+		},
+	})
+
 	if o.DatabaseURL != "" {
-		go func() {
-			err := store.ListenBuilds(ctx, o.DatabaseURL, func(guid string) {
-				if guid == "" {
-					builds.resync(ctx)
-					return
-				}
-				builds.Enqueue(guid)
-			})
-			if err != nil {
-				o.Logger.Warn("build notifications unavailable; new builds wait for the resync", "error", err,
-					"resync", o.Resync)
-			}
-		}()
+		go o.listen(ctx, "build", store.ListenBuilds, builds.Enqueue, func() { builds.resync(ctx) })
+		go o.listen(ctx, "app", store.ListenApps, apps.Enqueue, func() { apps.resync(ctx) })
 	}
-	return builds.Run(ctx, o.Workers, o.Resync)
+
+	// When one reconciler stops, the other stops too, so the controller
+	// restarts both rather than running half of itself.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	errc := make(chan error, 2)
+	go func() { errc <- builds.Run(ctx, o.Workers, o.Resync) }()
+	go func() { errc <- apps.Run(ctx, o.Workers, o.Resync) }()
+	err := <-errc
+	cancel()
+	if second := <-errc; err == nil {
+		err = second
+	}
+	return err
+}
+
+// listen feeds notifications of one kind into a reconciler's queue; an
+// empty payload means the connection was re-established and notifications
+// may have been lost, so the reconciler resyncs.
+func (o ControllerOptions) listen(ctx context.Context, kind string,
+	listen func(context.Context, string, func(string)) error, enqueue func(string), resync func()) {
+	err := listen(ctx, o.DatabaseURL, func(guid string) {
+		if guid == "" {
+			resync()
+			return
+		}
+		enqueue(guid)
+	})
+	if err != nil {
+		o.Logger.Warn(kind+" notifications unavailable; changes wait for the resync", "error", err, "resync", o.Resync)
+	}
 }
 
 // ensureLeaseNamespace creates the Lease's namespace when it is missing.

@@ -32,6 +32,10 @@ const (
 // process starts staging it without waiting for its next resync.
 const BuildsChannel = "ferry_builds"
 
+// AppsChannel carries the GUID of every app whose row or processes
+// changed; triggers from migration 00010 send it.
+const AppsChannel = "ferry_apps"
+
 // ErrBuildNotStaging is returned when a build that should be STAGING has
 // already finished, for example because another controller finished it.
 var ErrBuildNotStaging = errors.New("build is not staging")
@@ -380,15 +384,27 @@ func CreateStagedBuild(ctx context.Context, q querier, b Build, droplet Droplet)
 }
 
 // ListenBuilds calls fn with the GUID of every build announced on
-// BuildsChannel until ctx ends. url is the PostgreSQL URL; the listener
-// keeps its own connection and reconnects after a failure, calling fn with
-// "" after every reconnect, because notifications sent meanwhile are lost
-// and the caller should resync.
+// BuildsChannel until ctx ends; see Listen.
 func ListenBuilds(ctx context.Context, url string, fn func(guid string)) error {
+	return Listen(ctx, url, BuildsChannel, fn)
+}
+
+// ListenApps calls fn with the GUID of every app that changed, as the
+// triggers on apps and processes announce on AppsChannel; see Listen.
+func ListenApps(ctx context.Context, url string, fn func(guid string)) error {
+	return Listen(ctx, url, AppsChannel, fn)
+}
+
+// Listen calls fn with the payload of every notification on channel until
+// ctx ends. url is the PostgreSQL URL; the listener keeps its own
+// connection and reconnects after a failure, calling fn with "" after every
+// reconnect, because notifications sent meanwhile are lost and the caller
+// should resync.
+func Listen(ctx context.Context, url, channel string, fn func(payload string)) error {
 	listener := pq.NewListener(url, time.Second, time.Minute, nil)
 	defer listener.Close()
-	if err := listener.Listen(BuildsChannel); err != nil {
-		return fmt.Errorf("listen on %s: %w", BuildsChannel, err)
+	if err := listener.Listen(channel); err != nil {
+		return fmt.Errorf("listen on %s: %w", channel, err)
 	}
 	for {
 		select {

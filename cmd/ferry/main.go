@@ -135,8 +135,10 @@ func serveAPI(ctx context.Context, cfg config.Config, st *store.Store, logger *s
 	runner := jobs.NewRunner(st, logger)
 	images := registry.New(cfg.Registry)
 	builders, docker := stagingBackends(cfg, images, logger)
+	instances, restarter := runtimeBackends(ctx, cfg, logger)
 	api := cfapi.New(st, authService, runner, logger, cfapi.Config{ExternalURL: cfg.ExternalURL, Staging: cfg.Staging,
-		Registry: images, DataDir: cfg.DataDir, Builders: builders, Docker: docker})
+		Registry: images, DataDir: cfg.DataDir, Builders: builders, Docker: docker,
+		Instances: instances, Restarter: restarter})
 
 	listener, err := net.Listen("tcp", cfg.ListenAddress)
 	if err != nil {
