@@ -34,6 +34,8 @@ func (a *API) Handler() http.Handler {
 		a.jobRoutes(),
 		a.auditEventRoutes(),
 		a.isolationSegmentRoutes(),
+		a.routeRoutes(),
+		a.deploymentRoutes(),
 		a.appRoutes(),
 		a.packageRoutes(),
 		a.processRoutes(),

@@ -31,10 +31,12 @@ env:
 env-clean:
 	@$(FERRY_ENV_SCRIPT) clean
 
-## e2e: run the end-to-end suite against the local environment (starts it if needed)
+## e2e: run the end-to-end suite against the local environment (starts it if needed).
+## Packages run one at a time (-p 1): each may run its own Ferry controller, and
+## two controllers on one cluster remove each other's apps and staging Jobs.
 e2e:
 	mkdir -p $(E2E_OUTPUT_DIR)
-	go test -tags e2e ./e2e/... -count=1 -timeout 60m -artifacts -outputdir=$(E2E_OUTPUT_DIR) $(E2E_FLAGS)
+	go test -p 1 -tags e2e ./e2e/... -count=1 -timeout 60m -artifacts -outputdir=$(E2E_OUTPUT_DIR) $(E2E_FLAGS)
 
 ## run: start the environment plus `ferry serve` in the background
 run:
