@@ -59,4 +59,9 @@ func BuildJobName(buildGUID string) string { return "build-" + buildGUID }
 func StagingEnvSecretName(buildGUID string) string { return "build-" + buildGUID + "-env" }
 
 // ownedByFerry reports whether an object's labels carry Ferry's mark.
+//
+// TODO: mark objects with the installation they belong to and select on it
+// in every informer. Until then two Ferry installations on one cluster
+// remove each other's apps and staging Jobs, because each treats objects
+// of apps and builds missing from its own database as leftovers.
 func ownedByFerry(labels map[string]string) bool { return labels[LabelManagedBy] == ManagedByFerry }
