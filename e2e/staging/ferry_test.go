@@ -100,7 +100,6 @@ func startFerry(t *testing.T, env *envtest.Environment) *ferry {
 			if log, err := os.ReadFile(f.logPath); err == nil {
 				t.Logf("ferry log:\n%s", log)
 			}
-			env.SaveLogs(t)
 		}
 		deleteNamespace(t, env, leaseNamespace)
 	})

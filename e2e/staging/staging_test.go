@@ -2,115 +2,98 @@
 
 // Package staging is the end-to-end test of staging. It runs `ferry serve`
 // against the local environment and drives it over HTTP as the cf CLI
-// does: it creates apps, uploads packages and stages them. Good apps end
-// in a STAGED build with a droplet image in the registry, bad ones in a
-// FAILED build with Cloud Foundry's error. Run it with:
-// go test -tags e2e ./e2e/staging.
+// does: it creates apps, matches resources, uploads packages and stages
+// them. Good apps end in a STAGED build with a droplet image in the
+// registry, bad ones in a FAILED build with Cloud Foundry's error, and
+// invalid uploads in a 422. Run it with:
+// FERRY_E2E_NO_UP=1 go test -tags e2e ./e2e/staging/ -count=1 -v
 package staging
 
 import (
 	"archive/zip"
 	"bytes"
 	"context"
-	"crypto/rand"
-	"database/sql"
-	"encoding/hex"
-	"encoding/json"
-	"fmt"
-	"io"
 	"io/fs"
-	"mime/multipart"
-	"net"
 	"net/http"
-	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/google/go-containerregistry/pkg/name"
-	"github.com/google/go-containerregistry/pkg/v1/remote"
-	_ "github.com/lib/pq"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/ferrycf/ferry/e2e/envtest"
 	"github.com/ferrycf/ferry/k8sbackend"
 )
 
-// Deadlines for waiting only; staging one fixture app takes seconds.
+// Deadlines for waiting only; staging one fixture app takes seconds, and
+// a restarted Ferry may wait for its previous leader Lease to expire.
 const (
 	startTimeout   = 3 * time.Minute
 	stagingTimeout = 5 * time.Minute
 )
 
-// ferry is a running `ferry serve` and an admin token for it.
-type ferry struct {
-	t           *testing.T
-	url         string
-	token       string
-	databaseURL string
+const (
+	errNoAppDetected    = "NoAppDetectedError - An app was not successfully detected by any available buildpack"
+	errBuildpackCompile = "BuildpackCompileFailed - App staging failed in the buildpack compile phase"
+)
+
+// sampleApp is a fixture app that stages, with what its droplet must show.
+type sampleApp struct {
+	fixture      string
+	buildpack    string // the buildpack that must take part
+	banner       string // a line that buildpack prints while building
+	processTypes []string
+}
+
+var sampleApps = []sampleApp{
+	{"go-binary", "ferry/binary", "---> Prebuilt executable (ferry/binary", []string{"web"}},
+	{"staticfile", "ferry/staticfile", "---> Static files (ferry/staticfile", []string{"web"}},
+	{"procfile", "ferry/procfile", "---> Procfile processes (ferry/procfile", []string{"web", "worker"}},
+	{"python", "ferry/python", "---> Python (ferry/python", []string{"web"}},
 }
 
 func TestStaging(t *testing.T) {
 	env := envtest.Get(t)
 	f := startFerry(t, env)
 
-	org := f.create("/v3/organizations", map[string]any{"name": "e2e-staging-" + randomToken(t)})
-	space := f.create("/v3/spaces", map[string]any{"name": "dev",
+	org := f.create(t, "/v3/organizations", map[string]any{"name": "e2e-staging-" + randomToken(t)})
+	space := f.create(t, "/v3/spaces", map[string]any{"name": "dev",
 		"relationships": map[string]any{"organization": map[string]any{"data": map[string]any{"guid": org}}}})
 	t.Cleanup(func() { deleteNamespace(t, env, k8sbackend.SpaceNamespace(space)) })
 
-	t.Run("procfile app stages with two process types", func(t *testing.T) {
-		app, build := f.stage(t, space, "procfile", "procfile", nil)
+	for _, sample := range sampleApps {
+		t.Run(sample.fixture+" stages", func(t *testing.T) {
+			dir := fixtureDir(t, sample.fixture)
+			if sample.fixture == "go-binary" {
+				dir = goBinaryApp(t)
+			}
+			p, build := f.stage(t, space, sample.fixture, dir, nil)
+			if build.State != "STAGED" || build.Droplet == nil {
+				t.Fatalf("build = %s, error %v", build.State, build.Error)
+			}
+			checkDroplet(t, env, f, p.app, build, sample)
+
+			log := buildLog(t, env, space, build.GUID)
+			if !strings.Contains(log, sample.banner) {
+				t.Errorf("staging log has no %q:\n%s", sample.banner, log)
+			}
+		})
+	}
+
+	t.Run("staged droplet and Job", func(t *testing.T) {
+		p, build := f.stage(t, space, "procfile-current", fixtureDir(t, "procfile"), nil)
 		if build.State != "STAGED" || build.Droplet == nil {
 			t.Fatalf("build = %s, error %v", build.State, build.Error)
 		}
-
-		var droplet struct {
-			State        string            `json:"state"`
-			Stack        string            `json:"stack"`
-			ProcessTypes map[string]string `json:"process_types"`
-			Buildpacks   []struct {
-				Name string `json:"name"`
-			} `json:"buildpacks"`
-		}
-		f.get("/v3/droplets/"+build.Droplet.GUID, &droplet)
-		if droplet.State != "STAGED" || droplet.Stack != "ferry-test" || droplet.ProcessTypes["web"] == "" ||
-			droplet.ProcessTypes["worker"] == "" || len(droplet.Buildpacks) == 0 || droplet.Buildpacks[0].Name != "ferry/procfile" {
-			t.Errorf("droplet = %+v", droplet)
-		}
-
-		// The droplet image is in the registry, pinned by the digest the
-		// droplet row records, with the process types in its label.
-		tag := env.Registry + "/ferry/droplets/" + app + ":" + build.GUID
-		labels, digest := imageLabels(t, tag)
-		if image := f.dropletImage(build.Droplet.GUID); image != env.ClusterRegistry+"/ferry/droplets/"+app+"@"+digest {
-			t.Errorf("droplet image = %q, want the cluster address pinned to %s", image, digest)
-		}
-		var md struct {
-			Processes []struct {
-				Type string `json:"type"`
-			} `json:"processes"`
-		}
-		if err := json.Unmarshal([]byte(labels[k8sbackend.BuildMetadataLabel]), &md); err != nil {
-			t.Fatalf("build metadata label: %v", err)
-		}
-		types := []string{}
-		for _, p := range md.Processes {
-			types = append(types, p.Type)
-		}
-		if strings.Join(types, ",") != "web,worker" {
-			t.Errorf("image process types = %v", types)
-		}
-
 		var rel struct {
 			Data struct {
 				GUID string `json:"guid"`
 			} `json:"data"`
 		}
-		f.do(http.MethodPatch, "/v3/apps/"+app+"/relationships/current_droplet",
+		f.do(t, http.MethodPatch, "/v3/apps/"+p.app+"/relationships/current_droplet",
 			map[string]any{"data": map[string]any{"guid": build.Droplet.GUID}}, http.StatusOK, &rel)
 		if rel.Data.GUID != build.Droplet.GUID {
 			t.Errorf("current droplet = %q", rel.Data.GUID)
@@ -118,129 +101,192 @@ func TestStaging(t *testing.T) {
 
 		// The staging Job and its environment Secret are Ferry's, and the
 		// Secret is gone once the build finished.
-		job, err := env.Kube.BatchV1().Jobs(k8sbackend.SpaceNamespace(space)).Get(t.Context(), k8sbackend.BuildJobName(build.GUID), metav1.GetOptions{})
-		if err != nil {
-			t.Fatalf("staging Job: %v", err)
-		}
-		if job.Labels[k8sbackend.LabelAppGUID] != app || job.Labels[k8sbackend.LabelSourceType] != "STG" {
+		job := buildJob(t, env, space, build.GUID)
+		if job.Labels[k8sbackend.LabelAppGUID] != p.app || job.Labels[k8sbackend.LabelSourceType] != "STG" {
 			t.Errorf("Job labels = %v", job.Labels)
 		}
-		_, err = env.Kube.CoreV1().Secrets(job.Namespace).Get(t.Context(), k8sbackend.StagingEnvSecretName(build.GUID), metav1.GetOptions{})
+		_, err := env.Kube.CoreV1().Secrets(job.Namespace).Get(t.Context(), k8sbackend.StagingEnvSecretName(build.GUID), metav1.GetOptions{})
 		if err == nil {
 			t.Error("the staging environment Secret outlived the build")
 		}
 	})
 
-	t.Run("requested buildpack stages a static site", func(t *testing.T) {
+	t.Run("requested buildpack stages", func(t *testing.T) {
 		lifecycle := map[string]any{"type": "buildpack", "data": map[string]any{"buildpacks": []string{"ferry/staticfile"}}}
-		_, build := f.stage(t, space, "staticfile", "static", lifecycle)
+		_, build := f.stage(t, space, "static-requested", fixtureDir(t, "staticfile"), lifecycle)
 		if build.State != "STAGED" {
 			t.Fatalf("build = %s, error %v", build.State, build.Error)
 		}
 	})
 
-	t.Run("undetectable app fails with NoAppDetectedError", func(t *testing.T) {
-		_, build := f.stage(t, space, "no-detect", "nothing", nil)
-		want := "NoAppDetectedError - An app was not successfully detected by any available buildpack"
-		if build.State != "FAILED" || build.Error == nil || *build.Error != want {
-			t.Errorf("build = %s, error %v, want FAILED %q", build.State, build.Error, want)
+	t.Run("no-detect fails with NoAppDetectedError", func(t *testing.T) {
+		_, build := f.stage(t, space, "no-detect", fixtureDir(t, "no-detect"), nil)
+		if build.State != "FAILED" || build.Error == nil || *build.Error != errNoAppDetected {
+			t.Errorf("build = %s, error %v, want FAILED %q", build.State, build.Error, errNoAppDetected)
+		}
+		if log := buildLog(t, env, space, build.GUID); !strings.Contains(log, "No buildpack groups passed detection") {
+			t.Errorf("staging log has no detection failure:\n%s", log)
 		}
 	})
 
-	t.Run("failing buildpack fails with BuildpackCompileFailed", func(t *testing.T) {
-		_, build := f.stage(t, space, "build-fails", "broken", nil)
-		want := "BuildpackCompileFailed - App staging failed in the buildpack compile phase"
-		if build.State != "FAILED" || build.Error == nil || *build.Error != want {
-			t.Errorf("build = %s, error %v, want FAILED %q", build.State, build.Error, want)
+	t.Run("build-fails fails with BuildpackCompileFailed", func(t *testing.T) {
+		_, build := f.stage(t, space, "build-fails", fixtureDir(t, "build-fails"), nil)
+		if build.State != "FAILED" || build.Error == nil || *build.Error != errBuildpackCompile {
+			t.Errorf("build = %s, error %v, want FAILED %q", build.State, build.Error, errBuildpackCompile)
 		}
+		want := "ERROR: requirements.txt names packages"
+		if log := buildLog(t, env, space, build.GUID); !strings.Contains(log, want) {
+			t.Errorf("staging log has no %q:\n%s", want, log)
+		}
+	})
+
+	t.Run("invalid uploads get 422", func(t *testing.T) {
+		testInvalidUploads(t, env, f, space)
+	})
+
+	t.Run("re-push uploads only the changed file", func(t *testing.T) {
+		testRepush(t, env, f, space)
+	})
+
+	t.Run("build survives a Ferry restart", func(t *testing.T) {
+		testRestart(t, env, f, space)
 	})
 }
 
-// buildView is the part of the build JSON the cf CLI reads.
-type buildView struct {
-	GUID    string  `json:"guid"`
-	State   string  `json:"state"`
-	Error   *string `json:"error"`
-	Droplet *struct {
-		GUID string `json:"guid"`
-	} `json:"droplet"`
-}
-
-// stage pushes a fixture app the way cf push does after apply_manifest:
-// create the app, create a bits package, upload it, create a build and
-// poll it until it leaves STAGING.
-func (f *ferry) stage(t *testing.T, space, fixture, appName string, lifecycle map[string]any) (string, buildView) {
+// checkDroplet checks the droplet of a STAGED build in the API and its
+// image in the registry.
+func checkDroplet(t *testing.T, env *envtest.Environment, f *ferry, app string, build buildView, sample sampleApp) {
 	t.Helper()
-	body := map[string]any{"name": appName,
-		"relationships": map[string]any{"space": map[string]any{"data": map[string]any{"guid": space}}}}
-	if lifecycle != nil {
-		body["lifecycle"] = lifecycle
+	var droplet struct {
+		State        string            `json:"state"`
+		Stack        string            `json:"stack"`
+		ProcessTypes map[string]string `json:"process_types"`
+		Buildpacks   []struct {
+			Name string `json:"name"`
+		} `json:"buildpacks"`
 	}
-	app := f.create("/v3/apps", body)
-	pkg := f.create("/v3/packages", map[string]any{"type": "bits",
-		"relationships": map[string]any{"app": map[string]any{"data": map[string]any{"guid": app}}}})
-	f.upload(pkg, zipFixture(t, fixture))
-
-	envtest.WaitFor(t, stagingTimeout, "package "+pkg+" READY", func(context.Context) (bool, string) {
-		var p struct {
-			State string `json:"state"`
+	f.get(t, "/v3/droplets/"+build.Droplet.GUID, &droplet)
+	if droplet.State != "STAGED" || droplet.Stack != "ferry-test" {
+		t.Errorf("droplet state %s, stack %s", droplet.State, droplet.Stack)
+	}
+	var types []string
+	for processType, command := range droplet.ProcessTypes {
+		types = append(types, processType)
+		if command == "" {
+			t.Errorf("droplet process type %s has no command", processType)
 		}
-		f.get("/v3/packages/"+pkg, &p)
-		return p.State == "READY", p.State
-	})
+	}
+	slices.Sort(types)
+	if !slices.Equal(types, sample.processTypes) {
+		t.Errorf("droplet process types = %v, want %v", types, sample.processTypes)
+	}
+	var buildpacks []string
+	for _, bp := range droplet.Buildpacks {
+		buildpacks = append(buildpacks, bp.Name)
+	}
+	if !slices.Contains(buildpacks, sample.buildpack) {
+		t.Errorf("droplet buildpacks = %v, want %s among them", buildpacks, sample.buildpack)
+	}
 
-	var build buildView
-	f.do(http.MethodPost, "/v3/builds", map[string]any{"package": map[string]any{"guid": pkg}}, http.StatusCreated, &build)
-	envtest.WaitFor(t, stagingTimeout, "build "+build.GUID+" of "+fixture+" to finish", func(context.Context) (bool, string) {
-		f.get("/v3/builds/"+build.GUID, &build)
-		return build.State != "STAGING", build.State
-	})
-	t.Logf("%s: build %s %s", fixture, build.GUID, build.State)
-	return app, build
+	// The droplet image is in the registry, pinned by the digest the
+	// droplet row records, with the process types in its label.
+	img := remoteImage(t, env.Registry+"/ferry/droplets/"+app+":"+build.GUID)
+	imageTypes, digest := imageProcessTypes(t, img)
+	if image := f.dropletImage(t, build.Droplet.GUID); image != env.ClusterRegistry+"/ferry/droplets/"+app+"@"+digest {
+		t.Errorf("droplet image = %q, want the cluster address pinned to %s", image, digest)
+	}
+	if !slices.Equal(imageTypes, sample.processTypes) {
+		t.Errorf("image process types = %v, want %v", imageTypes, sample.processTypes)
+	}
 }
 
-// zipFixture zips fixtures/apps/NAME as the cf CLI does: relative paths,
-// directory entries, and unix modes in the external attributes.
-func zipFixture(t *testing.T, fixture string) []byte {
+// testInvalidUploads sends uploads that Ferry must reject, each to a new
+// package, and checks that nothing of them remains: the package still
+// awaits its upload, the registry has no image for it, it cannot be
+// staged, and no staging Job exists for its app.
+func testInvalidUploads(t *testing.T, env *envtest.Environment, f *ferry, space string) {
+	valid := zipBytes(t, zipEntry{name: "index.html", mode: 0o644, data: "<p>hi</p>"})
+	cases := []struct {
+		name        string
+		bits        []byte
+		contentType string // overrides the multipart content type when set
+	}{
+		{name: "zip slip", bits: zipBytes(t,
+			zipEntry{name: "index.html", mode: 0o644, data: "<p>hi</p>"},
+			zipEntry{name: "../../escaped.txt", mode: 0o644, data: "outside"})},
+		{name: "symlink escape", bits: zipBytes(t,
+			zipEntry{name: "index.html", mode: 0o644, data: "<p>hi</p>"},
+			zipEntry{name: "passwd", mode: fs.ModeSymlink | 0o777, data: "../../../../etc/passwd"})},
+		{name: "absolute path", bits: zipBytes(t,
+			zipEntry{name: "index.html", mode: 0o644, data: "<p>hi</p>"},
+			zipEntry{name: "/tmp/absolute.txt", mode: 0o644, data: "outside"})},
+		{name: "truncated zip", bits: valid[:len(valid)/2]},
+		{name: "empty upload", bits: []byte{}},
+		{name: "wrong content type", bits: valid, contentType: "application/zip"},
+	}
+	for i, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			p := f.create(t, "/v3/apps", map[string]any{"name": "invalid-upload-" + string(rune('a'+i)),
+				"relationships": map[string]any{"space": map[string]any{"data": map[string]any{"guid": space}}}})
+			pkg := f.create(t, "/v3/packages", map[string]any{"type": "bits",
+				"relationships": map[string]any{"app": map[string]any{"data": map[string]any{"guid": p}}}})
+
+			if tc.contentType == "" {
+				f.upload(t, pkg, "[]", tc.bits, http.StatusUnprocessableEntity)
+			} else {
+				req, err := http.NewRequest(http.MethodPost, f.url+"/v3/packages/"+pkg+"/upload", bytes.NewReader(tc.bits))
+				if err != nil {
+					t.Fatal(err)
+				}
+				req.Header.Set("Content-Type", tc.contentType)
+				f.send(t, req, http.StatusUnprocessableEntity, nil)
+			}
+
+			var pkgView struct {
+				State string `json:"state"`
+			}
+			f.get(t, "/v3/packages/"+pkg, &pkgView)
+			if pkgView.State != "AWAITING_UPLOAD" {
+				t.Errorf("package state = %s, want AWAITING_UPLOAD", pkgView.State)
+			}
+			if tags := repositoryTags(t, env.Registry+"/ferry/packages/"+pkg); len(tags) != 0 {
+				t.Errorf("the registry has package image tags %v", tags)
+			}
+			// Cloud Controller rejects staging a package that is not READY
+			// with 400 CF-BadRequest.
+			f.do(t, http.MethodPost, "/v3/builds", map[string]any{"package": map[string]any{"guid": pkg}}, http.StatusBadRequest, nil)
+			jobs, err := env.Kube.BatchV1().Jobs(k8sbackend.SpaceNamespace(space)).List(t.Context(),
+				metav1.ListOptions{LabelSelector: k8sbackend.LabelAppGUID + "=" + p})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(jobs.Items) != 0 {
+				t.Errorf("app %s has %d staging Jobs", p, len(jobs.Items))
+			}
+		})
+	}
+}
+
+type zipEntry struct {
+	name string
+	mode fs.FileMode
+	data string
+}
+
+func zipBytes(t *testing.T, entries ...zipEntry) []byte {
 	t.Helper()
-	root := filepath.Join(repoRoot(t), "fixtures", "apps", fixture)
 	var buf bytes.Buffer
 	zw := zip.NewWriter(&buf)
-	err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
-		if err != nil || path == root {
-			return err
-		}
-		rel, err := filepath.Rel(root, path)
-		if err != nil {
-			return err
-		}
-		info, err := d.Info()
-		if err != nil {
-			return err
-		}
-		hdr, err := zip.FileInfoHeader(info)
-		if err != nil {
-			return err
-		}
-		hdr.Name = filepath.ToSlash(rel)
-		hdr.Method = zip.Deflate
-		if d.IsDir() {
-			hdr.Name += "/"
-			hdr.Method = zip.Store
-		}
+	for _, e := range entries {
+		hdr := &zip.FileHeader{Name: e.name, Method: zip.Deflate}
+		hdr.SetMode(e.mode)
 		w, err := zw.CreateHeader(hdr)
-		if err != nil || d.IsDir() {
-			return err
-		}
-		data, err := os.ReadFile(path)
 		if err != nil {
-			return err
+			t.Fatal(err)
 		}
-		_, err = w.Write(data)
-		return err
-	})
-	if err != nil {
-		t.Fatal(err)
+		if _, err := w.Write([]byte(e.data)); err != nil {
+			t.Fatal(err)
+		}
 	}
 	if err := zw.Close(); err != nil {
 		t.Fatal(err)
@@ -248,308 +294,142 @@ func zipFixture(t *testing.T, fixture string) []byte {
 	return buf.Bytes()
 }
 
-// upload sends the package bits in the cf CLI's multipart format: the
-// resources field first, then the bits file named package.zip.
-func (f *ferry) upload(pkg string, bits []byte) {
-	f.t.Helper()
-	var body bytes.Buffer
-	mw := multipart.NewWriter(&body)
-	if err := mw.WriteField("resources", "[]"); err != nil {
-		f.t.Fatal(err)
-	}
-	part, err := mw.CreateFormFile("bits", "package.zip")
-	if err != nil {
-		f.t.Fatal(err)
-	}
-	if _, err := part.Write(bits); err != nil {
-		f.t.Fatal(err)
-	}
-	if err := mw.Close(); err != nil {
-		f.t.Fatal(err)
-	}
-	req, err := http.NewRequest(http.MethodPost, f.url+"/v3/packages/"+pkg+"/upload", &body)
-	if err != nil {
-		f.t.Fatal(err)
-	}
-	req.Header.Set("Content-Type", mw.FormDataContentType())
-	f.send(req, http.StatusOK, nil)
-}
+// testRepush pushes an app twice with one file changed in between. The
+// second resource match returns every unchanged file, so the second zip
+// carries only the changed one, and the second droplet shares every layer
+// but the app layer with the first. It logs both builds' durations.
+func testRepush(t *testing.T, env *envtest.Environment, f *ferry, space string) {
+	dir := copyAppDir(t, fixtureDir(t, "python"))
+	marker := "\n# push " + randomToken(t) + "\n"
+	appendFile(t, filepath.Join(dir, "app.py"), marker)
+	appendFile(t, filepath.Join(dir, "requirements.txt"), marker)
 
-func (f *ferry) create(path string, body any) string {
-	f.t.Helper()
-	var created struct {
-		GUID string `json:"guid"`
+	first := f.push(t, space, "repush", dir, nil)
+	if len(first.matched) != 0 {
+		t.Errorf("first push matched %v, want nothing", sortedPaths(first.matched))
 	}
-	f.do(http.MethodPost, path, body, http.StatusCreated, &created)
-	return created.GUID
-}
+	firstStart := time.Now()
+	firstBuild := f.awaitBuild(t, f.startBuild(t, first.pkg).GUID)
+	firstObserved := time.Since(firstStart)
+	if firstBuild.State != "STAGED" {
+		t.Fatalf("first build = %s, error %v", firstBuild.State, firstBuild.Error)
+	}
 
-func (f *ferry) get(path string, out any) {
-	f.t.Helper()
-	f.do(http.MethodGet, path, nil, http.StatusOK, out)
-}
-
-func (f *ferry) do(method, path string, body any, want int, out any) {
-	f.t.Helper()
-	var reader io.Reader
-	if body != nil {
-		data, err := json.Marshal(body)
-		if err != nil {
-			f.t.Fatal(err)
-		}
-		reader = bytes.NewReader(data)
-	}
-	req, err := http.NewRequest(method, f.url+path, reader)
-	if err != nil {
-		f.t.Fatal(err)
-	}
-	req.Header.Set("Content-Type", "application/json")
-	f.send(req, want, out)
-}
-
-func (f *ferry) send(req *http.Request, want int, out any) {
-	f.t.Helper()
-	req.Header.Set("Accept", "application/json")
-	req.Header.Set("Authorization", "bearer "+f.token)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		f.t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	data, err := io.ReadAll(resp.Body)
-	if err != nil {
-		f.t.Fatal(err)
-	}
-	if resp.StatusCode != want {
-		f.t.Fatalf("%s %s: status %d, want %d: %s", req.Method, req.URL.Path, resp.StatusCode, want, data)
-	}
-	if out != nil {
-		if err := json.Unmarshal(data, out); err != nil {
-			f.t.Fatalf("%s %s: decode %s: %v", req.Method, req.URL.Path, data, err)
+	appendFile(t, filepath.Join(dir, "app.py"), "# changed\n")
+	second := f.pushPackage(t, first.app, dir)
+	var unchanged []string
+	for _, file := range readAppDir(t, dir) {
+		if !file.dir && file.path != "app.py" {
+			unchanged = append(unchanged, file.path)
 		}
 	}
+	slices.Sort(unchanged)
+	if got := sortedPaths(second.matched); !slices.Equal(got, unchanged) {
+		t.Errorf("second resource match = %v, want the unchanged files %v", got, unchanged)
+	}
+	if !slices.Equal(second.zipFiles, []string{"app.py"}) {
+		t.Errorf("second package.zip has files %v, want only app.py", second.zipFiles)
+	}
+	secondStart := time.Now()
+	secondBuild := f.awaitBuild(t, f.startBuild(t, second.pkg).GUID)
+	secondObserved := time.Since(secondStart)
+	if secondBuild.State != "STAGED" {
+		t.Fatalf("second build = %s, error %v", secondBuild.State, secondBuild.Error)
+	}
+
+	// Only the app layer differs: the lifecycle's and the buildpack's
+	// layers of the second droplet are the same blobs as the first's.
+	repo := env.Registry + "/ferry/droplets/" + first.app
+	firstLayers := layerDigests(t, remoteImage(t, repo+":"+firstBuild.GUID))
+	secondLayers := layerDigests(t, remoteImage(t, repo+":"+secondBuild.GUID))
+	var fresh []string
+	for _, d := range secondLayers {
+		if !slices.Contains(firstLayers, d) {
+			fresh = append(fresh, d)
+		}
+	}
+	if len(fresh) != 1 {
+		t.Errorf("second droplet has %d layers not in the first (%v), want only the app layer", len(fresh), fresh)
+	}
+	// The second build restored from the app's cache image, which the
+	// first build exported.
+	if tags := repositoryTags(t, env.Registry+"/ferry/cache/"+first.app); len(tags) == 0 {
+		t.Errorf("the registry has no cache image for app %s", first.app)
+	}
+	if secondLog := buildLog(t, env, space, secondBuild.GUID); strings.Contains(secondLog, "Layer cache not found") {
+		t.Errorf("the second build found no layer cache:\n%s", secondLog)
+	}
+
+	for _, b := range []struct {
+		name     string
+		build    buildView
+		observed time.Duration
+		upload   int
+	}{{"first", firstBuild, firstObserved, first.uploadLen}, {"second", secondBuild, secondObserved, second.uploadLen}} {
+		job := buildJob(t, env, space, b.build.GUID)
+		created, err1 := time.Parse(time.RFC3339, b.build.CreatedAt)
+		updated, err2 := time.Parse(time.RFC3339, b.build.UpdatedAt)
+		api := "unknown"
+		if err1 == nil && err2 == nil {
+			api = updated.Sub(created).String()
+		}
+		t.Logf("TIMING %s build: Job start to completion %s; build created_at to STAGED updated_at %s; POST /v3/builds to STAGED seen by polling %s; package.zip %d bytes",
+			b.name, jobDuration(t, job), api, b.observed.Round(10*time.Millisecond), b.upload)
+	}
 }
 
-// startFerry builds cmd/ferry and runs `ferry serve` on a free loopback
-// port and a new database of the environment's PostgreSQL, with the test
-// builder and the Ferry image. Its leader Lease is its own, so another
-// Ferry on the environment cannot hold it.
-func startFerry(t *testing.T, env *envtest.Environment) *ferry {
+func appendFile(t *testing.T, path, text string) {
 	t.Helper()
-	root := repoRoot(t)
-	dir := t.TempDir()
-	builder := lastLine(t, root, "bash", "hack/build/builder.sh")
-	image := lastLine(t, root, "bash", "hack/build/ferry-image.sh")
-	t.Logf("builder %s, staging image %s", builder, image)
-
-	bin := filepath.Join(dir, "ferry")
-	build := exec.Command("go", "build", "-o", bin, "./cmd/ferry")
-	build.Dir = root
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build ./cmd/ferry: %v\n%s", err, out)
-	}
-
-	token := randomToken(t)
-	databaseURL := newDatabase(t, env.DatabaseURL, "ferry_e2e_staging_"+token)
-	configFile := filepath.Join(dir, "ferry.yaml")
-	config := fmt.Sprintf("staging:\n  default_stack: ferry-test\n  builders:\n  - stack: ferry-test\n    image: %q\n", builder)
-	if err := os.WriteFile(configFile, []byte(config), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	addr := freeAddress(t)
-	password := randomToken(t)
-	leaseNamespace := "ferry-e2e-staging-" + token
-
-	cmd := exec.Command(bin, "serve", "--config", configFile)
-	cmd.Env = append(os.Environ(),
-		"FERRY_DATABASE_URL="+databaseURL,
-		"FERRY_LISTEN_ADDRESS="+addr,
-		"FERRY_EXTERNAL_URL=http://"+addr,
-		"FERRY_ADMIN_USERNAME=admin",
-		"FERRY_ADMIN_PASSWORD="+password,
-		"FERRY_LOG_LEVEL=debug",
-		"FERRY_DATA_DIR="+filepath.Join(dir, "data"),
-		"KUBECONFIG="+env.Kubeconfig,
-		"FERRY_REGISTRY="+env.Registry,
-		"FERRY_REGISTRY_CLUSTER_ADDRESS="+env.ClusterRegistry,
-		"FERRY_STAGING_IMAGE="+image,
-		"POD_NAMESPACE="+leaseNamespace,
-	)
-	logFile, err := os.Create(filepath.Join(dir, "ferry.log"))
+	file, err := os.OpenFile(path, os.O_APPEND|os.O_WRONLY, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd.Stdout, cmd.Stderr = logFile, logFile
-	if err := cmd.Start(); err != nil {
+	if _, err := file.WriteString(text); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(os.Interrupt)
-		_ = cmd.Wait()
-		logFile.Close()
-		if t.Failed() {
-			if log, err := os.ReadFile(logFile.Name()); err == nil {
-				t.Logf("ferry log:\n%s", log)
-			}
+	if err := file.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// testRestart kills `ferry serve` with SIGKILL while a build is STAGING
+// and starts it again: the build must still finish, as STAGED for a good
+// app and as FAILED for an undetectable one.
+func testRestart(t *testing.T, env *envtest.Environment, f *ferry, space string) {
+	t.Run("staged", func(t *testing.T) {
+		p := f.push(t, space, "restart-static", fixtureDir(t, "staticfile"), nil)
+		build := f.startBuild(t, p.pkg)
+		f.kill(t)
+		f.start(t)
+		build = f.awaitBuild(t, build.GUID)
+		if build.State != "STAGED" || build.Droplet == nil {
+			t.Fatalf("build = %s, error %v, want STAGED", build.State, build.Error)
 		}
-		deleteNamespace(t, env, leaseNamespace)
+		checkDroplet(t, env, f, p.app, build, sampleApps[1])
 	})
 
-	f := &ferry{t: t, url: "http://" + addr, databaseURL: databaseURL}
-	envtest.WaitFor(t, startTimeout, "ferry to serve on "+addr, func(context.Context) (bool, string) {
-		resp, err := http.Get(f.url + "/")
-		if err != nil {
-			return false, err.Error()
+	t.Run("failed detection", func(t *testing.T) {
+		p := f.push(t, space, "restart-no-detect", fixtureDir(t, "no-detect"), nil)
+		build := f.startBuild(t, p.pkg)
+		envtest.WaitFor(t, stagingTimeout, "staging Job of build "+build.GUID, func(ctx context.Context) (bool, string) {
+			_, err := env.Kube.BatchV1().Jobs(k8sbackend.SpaceNamespace(space)).Get(ctx, k8sbackend.BuildJobName(build.GUID), metav1.GetOptions{})
+			return err == nil, errString(err)
+		})
+		var current buildView
+		f.get(t, "/v3/builds/"+build.GUID, &current)
+		t.Logf("build %s is %s when Ferry is killed", build.GUID, current.State)
+		f.kill(t)
+		f.start(t)
+		build = f.awaitBuild(t, build.GUID)
+		if build.State != "FAILED" || build.Error == nil || *build.Error != errNoAppDetected {
+			t.Errorf("build = %s, error %v, want FAILED %q", build.State, build.Error, errNoAppDetected)
 		}
-		resp.Body.Close()
-		return resp.StatusCode == http.StatusOK, resp.Status
 	})
-	f.token = login(t, f.url, password)
-	return f
 }
 
-// login gets an admin access token as cf login does.
-func login(t *testing.T, base, password string) string {
-	t.Helper()
-	form := url.Values{"grant_type": {"password"}, "username": {"admin"}, "password": {password}}
-	req, err := http.NewRequest(http.MethodPost, base+"/oauth/token", strings.NewReader(form.Encode()))
-	if err != nil {
-		t.Fatal(err)
+func errString(err error) string {
+	if err == nil {
+		return ""
 	}
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.SetBasicAuth("cf", "")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var body struct {
-		AccessToken string `json:"access_token"`
-	}
-	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil || body.AccessToken == "" {
-		t.Fatalf("login: status %d, %v", resp.StatusCode, err)
-	}
-	return body.AccessToken
-}
-
-// newDatabase creates a database next to the one of baseURL, drops it when
-// the test ends, and returns its URL.
-func newDatabase(t *testing.T, baseURL, name string) string {
-	t.Helper()
-	db, err := sql.Open("postgres", baseURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := db.Exec(`CREATE DATABASE ` + name); err != nil {
-		t.Fatalf("create database %s: %v", name, err)
-	}
-	u, err := url.Parse(baseURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	u.Path = "/" + name
-	t.Cleanup(func() {
-		if _, err := db.Exec(`DROP DATABASE IF EXISTS ` + name + ` WITH (FORCE)`); err != nil {
-			t.Logf("drop database %s: %v", name, err)
-		}
-		db.Close()
-	})
-	return u.String()
-}
-
-// dropletImage reads a droplet's image from Ferry's database, because the
-// API shows images only for docker droplets.
-func (f *ferry) dropletImage(droplet string) string {
-	f.t.Helper()
-	db, err := sql.Open("postgres", f.databaseURL)
-	if err != nil {
-		f.t.Fatal(err)
-	}
-	defer db.Close()
-	var image string
-	if err := db.QueryRow(`SELECT image FROM droplets WHERE guid = $1`, droplet).Scan(&image); err != nil {
-		f.t.Fatalf("droplet %s: %v", droplet, err)
-	}
-	return image
-}
-
-// imageLabels returns the config labels and digest of the image tag.
-func imageLabels(t *testing.T, tag string) (map[string]string, string) {
-	t.Helper()
-	ref, err := name.ParseReference(tag)
-	if err != nil {
-		t.Fatal(err)
-	}
-	img, err := remote.Image(ref, remote.WithContext(t.Context()))
-	if err != nil {
-		t.Fatalf("droplet image %s: %v", tag, err)
-	}
-	cf, err := img.ConfigFile()
-	if err != nil {
-		t.Fatal(err)
-	}
-	digest, err := img.Digest()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return cf.Config.Labels, digest.String()
-}
-
-func deleteNamespace(t *testing.T, env *envtest.Environment, namespace string) {
-	err := env.Kube.CoreV1().Namespaces().Delete(context.Background(), namespace, metav1.DeleteOptions{})
-	if err != nil && !strings.Contains(err.Error(), "not found") {
-		t.Logf("delete namespace %s: %v", namespace, err)
-	}
-}
-
-// lastLine runs a build script in root and returns its last stdout line.
-func lastLine(t *testing.T, root string, name string, args ...string) string {
-	t.Helper()
-	cmd := exec.Command(name, args...)
-	cmd.Dir = root
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("%s %v: %v\n%s", name, args, err, stderr.String())
-	}
-	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
-	return lines[len(lines)-1]
-}
-
-func repoRoot(t *testing.T) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatal("no go.mod above the test's directory")
-		}
-		dir = parent
-	}
-}
-
-func freeAddress(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
-
-func randomToken(t *testing.T) string {
-	t.Helper()
-	b := make([]byte, 4)
-	if _, err := rand.Read(b); err != nil {
-		t.Fatal(err)
-	}
-	return hex.EncodeToString(b)
+	return err.Error()
 }
