@@ -260,7 +260,7 @@ func (r *BuildReconciler) startStaging(ctx context.Context, build store.Build) e
 func (r *BuildReconciler) checkExistingJob(ctx context.Context, build store.Build, want *batchv1.Job) error {
 	existing, err := r.client.BatchV1().Jobs(want.Namespace).Get(ctx, want.Name, metav1.GetOptions{})
 	if apierrors.IsNotFound(err) {
-		return fmt.Errorf("Job %s/%s was deleted while being created", want.Namespace, want.Name)
+		return fmt.Errorf("staging Job %s/%s was deleted while being created", want.Namespace, want.Name)
 	}
 	if err != nil {
 		return fmt.Errorf("read Job %s/%s: %w", want.Namespace, want.Name, err)
@@ -362,7 +362,7 @@ func (r *BuildReconciler) ensureRegistrySecret(ctx context.Context, namespace st
 	case err != nil:
 		return fmt.Errorf("read Secret %s/%s: %w", namespace, want.Name, err)
 	case !ownedByFerry(current.Labels):
-		return fmt.Errorf("Secret %s/%s exists and is not managed by Ferry", namespace, want.Name)
+		return fmt.Errorf("registry Secret %s/%s exists and is not managed by Ferry", namespace, want.Name)
 	case current.Annotations[AnnotationSpecHash] == want.Annotations[AnnotationSpecHash]:
 		return nil
 	}
@@ -402,7 +402,7 @@ func (r *BuildReconciler) createEnvSecret(ctx context.Context, plan BuildPlan, j
 		return fmt.Errorf("read Secret %s/%s: %w", secret.Namespace, secret.Name, err)
 	}
 	if !ownedByFerry(existing.Labels) || existing.Labels[LabelBuildGUID] != plan.Build.GUID {
-		return fmt.Errorf("Secret %s/%s exists and %w", secret.Namespace, secret.Name, errNotOwned)
+		return fmt.Errorf("staging env Secret %s/%s exists and %w", secret.Namespace, secret.Name, errNotOwned)
 	}
 	return nil
 }

@@ -425,7 +425,7 @@ func TestReconcileRefusesForeignEnvSecret(t *testing.T) {
 	}
 
 	e.reconcile(b.GUID)
-	want := "StagingError - Staging error: Secret " + namespace + "/" + foreign.Name + " exists and is not managed by Ferry"
+	want := "StagingError - Staging error: staging env Secret " + namespace + "/" + foreign.Name + " exists and is not managed by Ferry"
 	if got := e.build(b.GUID); got.State != store.BuildStateFailed || got.Error != want {
 		t.Errorf("build = %s %q, want FAILED %q", got.State, got.Error, want)
 	}
