@@ -1,6 +1,6 @@
 // Package apierr is Ferry's one catalogue of Cloud Foundry API errors. Each
-// error knows its HTTP status, its v3 code and title, and its v2 form, so the
-// HTTP layer can render it for whichever API version the client called.
+// error carries its HTTP status, its v3 code and title, and its v2 form, so
+// the HTTP layer can render it for whichever API version the client called.
 package apierr
 
 import (
@@ -162,19 +162,19 @@ type UAABody struct {
 // Body renders the UAA error for the wire.
 func (e *UAAError) Body() UAABody { return UAABody{Error: e.Kind, Description: e.Description} }
 
-// BadCredentials is the UAA answer to a wrong username or password; the cf
+// BadCredentials is the UAA error for a wrong username or password. The cf
 // CLI shows it as "Credentials were rejected".
 func BadCredentials() *UAAError {
 	return &UAAError{Status: http.StatusUnauthorized, Kind: "unauthorized", Description: "Bad credentials"}
 }
 
-// InvalidToken is the UAA answer to a missing, expired or revoked token; the
-// cf CLI refreshes once and retries on it.
+// InvalidToken is the UAA error for a missing, expired or revoked token. The
+// cf CLI refreshes its token once and retries on it.
 func InvalidToken(description string) *UAAError {
 	return &UAAError{Status: http.StatusUnauthorized, Kind: "invalid_token", Description: description}
 }
 
-// InsufficientScope is the UAA answer when the token lacks a needed scope.
+// InsufficientScope is the UAA error for a token without a required scope.
 func InsufficientScope(scopes ...string) *UAAError {
 	return &UAAError{Status: http.StatusForbidden, Kind: "insufficient_scope",
 		Description: "Insufficient scope for this resource: requires one of " + strings.Join(scopes, ", ")}

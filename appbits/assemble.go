@@ -363,7 +363,8 @@ func createExclusive(full string) (*os.File, error) {
 }
 
 // AddFiles adds the files Assemble wrote under dir to the cache. Empty
-// files are skipped: resource matching never asks for them.
+// files are skipped, because the cf CLI sends only files larger than
+// 0 bytes to resource matching.
 func (c *Cache) AddFiles(dir string, files []File) error {
 	for _, f := range files {
 		if f.Size == 0 {

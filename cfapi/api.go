@@ -12,7 +12,8 @@ import (
 	"github.com/ferrycf/ferry/store"
 )
 
-// Config is what the HTTP layer needs to know about its deployment.
+// Config is the HTTP layer's view of its deployment: URLs, staging, the
+// registry and the runtime it talks to.
 type Config struct {
 	// ExternalURL is the base URL clients use to reach Ferry, e.g.
 	// "https://api.example.com". Every link and Location is built from it.

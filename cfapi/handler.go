@@ -14,7 +14,7 @@ import (
 	"github.com/ferrycf/ferry/store"
 )
 
-// response is what a handler returns: a status, an optional JSON body and
+// response is a handler's result: a status, an optional JSON body and
 // optional headers such as Location.
 type response struct {
 	status int
@@ -29,7 +29,7 @@ func ok(body any) *response      { return &response{status: http.StatusOK, body:
 func created(body any) *response { return &response{status: http.StatusCreated, body: body} }
 func noContent() *response       { return &response{status: http.StatusNoContent} }
 
-// accepted is the 202 answer of an async operation. The cf CLI polls the
+// accepted is the 202 response of an async operation. The cf CLI polls the
 // Location header and treats a missing one as "already done".
 func accepted(jobURL string, body any) *response {
 	return &response{status: http.StatusAccepted, body: body, header: http.Header{"Location": {jobURL}}}
@@ -77,9 +77,10 @@ func writeJSON(w http.ResponseWriter, status int, body any) {
 	w.Write([]byte("\n"))
 }
 
-// writeError renders err. API errors are sent as they are; store.ErrNotFound
-// that escaped a handler becomes a generic 404; anything else is logged in
-// full and sent as CF-UnknownError so internal text never reaches a client.
+// writeError renders err. API errors are sent as they are, and a
+// store.ErrNotFound that escaped a handler becomes a generic 404. Any other
+// error is logged in full and sent as CF-UnknownError, so internal text
+// never reaches a client.
 func (a *API) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	logger := loggerFrom(r.Context(), a.logger)
 

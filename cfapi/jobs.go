@@ -30,7 +30,7 @@ func (a *API) registerJobs() {
 
 // newJob returns a PROCESSING job for operation on a resource, owned by actor.
 // Insert it with store.CreateJob in the transaction that starts the
-// operation, answer with accepted(a.jobURL(job.GUID), nil), and call
+// operation, respond with accepted(a.jobURL(job.GUID), nil), and call
 // a.jobs.Wake() after the commit.
 func newJob(actor *auth.Actor, operation, resourceType, resourceGUID string) store.Job {
 	return store.Job{

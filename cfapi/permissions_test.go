@@ -257,8 +257,8 @@ func permissionCases() []permissionCase {
 }
 
 // TestPermissionMatrix checks every actor against every endpoint of the
-// tenancy API: invisible resources are 404, visible but forbidden ones 403,
-// as Cloud Controller answers.
+// tenancy API: invisible resources are 404 and visible but forbidden ones
+// 403, as in Cloud Controller.
 func TestPermissionMatrix(t *testing.T) {
 	f := newPermissionFixture(t)
 

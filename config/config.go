@@ -53,7 +53,7 @@ type Registry struct {
 	Password   string `json:"password"`
 }
 
-// Kubernetes says how Ferry reaches the cluster.
+// Kubernetes is the connection to the cluster Ferry runs apps on.
 type Kubernetes struct {
 	// Kubeconfig is a kubeconfig path; empty means in-cluster configuration.
 	Kubeconfig string `json:"kubeconfig"`

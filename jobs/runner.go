@@ -42,7 +42,7 @@ func NewRunner(st *store.Store, logger *slog.Logger) *Runner {
 // Handle registers fn for operation.
 func (r *Runner) Handle(operation string, fn Func) { r.handlers[operation] = fn }
 
-// Wake asks the runner to look for work now instead of at its next poll.
+// Wake makes the runner look for work now instead of at its next poll.
 func (r *Runner) Wake() {
 	select {
 	case r.wake <- struct{}{}:

@@ -121,7 +121,7 @@ func copyAppDir(t *testing.T, src string) string {
 }
 
 // goBinaryApp returns a copy of the go-binary fixture with its server
-// built as a static executable, as the fixture's comment asks.
+// built as a static executable, as the fixture's comment requires.
 func goBinaryApp(t *testing.T) string {
 	t.Helper()
 	dir := copyAppDir(t, fixtureDir(t, "go-binary"))

@@ -201,9 +201,9 @@ func checkDroplet(t *testing.T, env *envtest.Environment, f *ferry, app string, 
 }
 
 // testInvalidUploads sends uploads that Ferry must reject, each to a new
-// package, and checks that nothing of them remains: the package still
-// awaits its upload, the registry has no image for it, it cannot be
-// staged, and no staging Job exists for its app.
+// package, and checks that none of them leaves anything behind. The
+// package still awaits its upload and cannot be staged, the registry has no
+// image for it, and no staging Job exists for its app.
 func testInvalidUploads(t *testing.T, env *envtest.Environment, f *ferry, space string) {
 	valid := zipBytes(t, zipEntry{name: "index.html", mode: 0o644, data: "<p>hi</p>"})
 	cases := []struct {
