@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"k8s.io/apimachinery/pkg/util/validation"
 	"sigs.k8s.io/yaml"
 )
 
@@ -57,6 +58,10 @@ type Registry struct {
 type Kubernetes struct {
 	// Kubeconfig is a kubeconfig path; empty means in-cluster configuration.
 	Kubeconfig string `json:"kubeconfig"`
+	// Installation names this Ferry installation in a label on every object
+	// it writes. Installations that share a cluster need distinct names:
+	// each one manages only the objects that carry its own.
+	Installation string `json:"installation"`
 }
 
 // Staging configures buildpack staging.
@@ -150,6 +155,7 @@ func Default() Config {
 			Address:    "127.0.0.1:5000",
 			Repository: "ferry",
 		},
+		Kubernetes: Kubernetes{Installation: "ferry"},
 		Staging: Staging{
 			DefaultStack: "ferry-test",
 			MemoryMB:     1024,
@@ -204,6 +210,7 @@ func Load(args []string, getenv func(string) string) (Config, error) {
 	override(&cfg.Registry.Address, "FERRY_REGISTRY", "")
 	override(&cfg.Registry.ClusterAddress, "FERRY_REGISTRY_CLUSTER_ADDRESS", "")
 	override(&cfg.Kubernetes.Kubeconfig, "KUBECONFIG", "")
+	override(&cfg.Kubernetes.Installation, "FERRY_INSTALLATION", "")
 	override(&cfg.Staging.FerryImage, "FERRY_STAGING_IMAGE", "")
 	if v := getenv("FERRY_STAGING_BUILDERS"); v != "" {
 		builders, err := parseBuilders(v)
@@ -268,6 +275,10 @@ func (c Config) Validate() error {
 	}
 	if c.Admin.Username == "" {
 		errs = append(errs, errors.New("admin.username is empty: set FERRY_ADMIN_USERNAME"))
+	}
+	if msgs := validation.IsDNS1123Label(c.Kubernetes.Installation); len(msgs) > 0 {
+		errs = append(errs, fmt.Errorf("kubernetes.installation %q is invalid: use lower-case letters, digits and '-', at most 63 characters (%s)",
+			c.Kubernetes.Installation, strings.Join(msgs, "; ")))
 	}
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":

@@ -46,7 +46,7 @@ func TestAPIServerAcceptsStagingObjects(t *testing.T) {
 	ctx := t.Context()
 	opts := metav1.CreateOptions{FieldManager: FieldManager}
 
-	ns := MakeSpaceNamespace(store.Space{GUID: testSpace, Name: "dev", OrganizationGUID: testOrg}, "acme")
+	ns := MakeSpaceNamespace(store.Space{GUID: testSpace, Name: "dev", OrganizationGUID: testOrg}, "acme", "")
 	if _, err := client.CoreV1().Namespaces().Create(ctx, ns, opts); err != nil {
 		t.Fatalf("namespace: %v", err)
 	}

@@ -78,20 +78,20 @@ type AppReconciler struct {
 	queue        workqueue.TypedRateLimitingInterface[string]
 }
 
-// appObjectSelector selects every object that runs an app; Ferry's
-// informers see nothing else, so no lister returns a foreign object.
-func appObjectSelector() labels.Selector {
-	return labels.Set{LabelManagedBy: ManagedByFerry, LabelComponent: ComponentApp}.AsSelector()
+// appObjectSelector selects every object that runs an app of installation;
+// Ferry's informers see nothing else, so no lister returns a foreign object.
+func appObjectSelector(installation string) labels.Selector {
+	return labels.Set(ownerLabels(installation, ComponentApp)).AsSelector()
 }
 
 // NewAppReconciler returns a reconciler whose informers watch only the
 // StatefulSets, pods, Services and Secrets that carry Ferry's app labels,
 // and the namespaces Ferry made for spaces.
 func NewAppReconciler(o AppReconcilerOptions) *AppReconciler {
-	selector := appObjectSelector().String()
+	selector := appObjectSelector(o.Config.Installation).String()
 	factory := informers.NewSharedInformerFactoryWithOptions(o.Client, informerResync,
 		informers.WithTweakListOptions(func(lo *metav1.ListOptions) { lo.LabelSelector = selector }))
-	nsSelector := labels.Set{LabelManagedBy: ManagedByFerry, LabelComponent: ComponentSpace}.AsSelector().String()
+	nsSelector := labels.Set(ownerLabels(o.Config.Installation, ComponentSpace)).AsSelector().String()
 	nsFactory := informers.NewSharedInformerFactoryWithOptions(o.Client, informerResync,
 		informers.WithTweakListOptions(func(lo *metav1.ListOptions) { lo.LabelSelector = nsSelector }))
 
@@ -343,6 +343,7 @@ func (r *AppReconciler) Reconcile(ctx context.Context, guid string) error {
 	if app.Droplet == nil {
 		return r.removeApp(ctx, guid, "the app has no current droplet")
 	}
+	app.Installation = r.cfg.Installation
 
 	if err := r.ensureNamespace(ctx, app); err != nil {
 		return err

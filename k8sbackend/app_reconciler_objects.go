@@ -26,7 +26,7 @@ var removableAnnotations = []string{AnnotationStartError, AnnotationSkippedEnv}
 // ensureNamespace creates the app's space namespace when it is missing.
 func (r *AppReconciler) ensureNamespace(ctx context.Context, app AppSpec) error {
 	space := store.Space{GUID: app.SpaceGUID, Name: app.SpaceName, OrganizationGUID: app.OrgGUID}
-	want := MakeSpaceNamespace(space, app.OrgName)
+	want := MakeSpaceNamespace(space, app.OrgName, r.cfg.Installation)
 	ns, err := r.namespaces.Get(want.Name)
 	if err == nil {
 		if ns.DeletionTimestamp != nil {
@@ -44,7 +44,7 @@ func (r *AppReconciler) ensureNamespace(ctx context.Context, app AppSpec) error 
 		if getErr != nil {
 			return fmt.Errorf("read namespace %s: %w", want.Name, getErr)
 		}
-		if !ownedByFerry(existing.Labels) || existing.Labels[LabelSpaceGUID] != app.SpaceGUID {
+		if !ownedBy(existing.Labels, r.cfg.Installation) || existing.Labels[LabelSpaceGUID] != app.SpaceGUID {
 			return &NotOwnedError{Kind: "Namespace", Name: want.Name}
 		}
 		return nil
@@ -254,7 +254,7 @@ func (r *AppReconciler) checkExisting(ctx context.Context, kind, namespace, name
 	if err != nil {
 		return fmt.Errorf("read %s %s/%s: %w", kind, namespace, name, err)
 	}
-	if !ownedByFerry(existing.GetLabels()) || existing.GetLabels()[LabelComponent] != ComponentApp {
+	if !ownedBy(existing.GetLabels(), r.cfg.Installation) || existing.GetLabels()[LabelComponent] != ComponentApp {
 		return &NotOwnedError{Kind: kind, Namespace: namespace, Name: name}
 	}
 	return nil
@@ -296,7 +296,7 @@ func (r *AppReconciler) ensureRegistrySecret(ctx context.Context, namespace stri
 		return nil
 	case err != nil:
 		return fmt.Errorf("read Secret %s/%s: %w", namespace, want.Name, err)
-	case !ownedByFerry(current.Labels):
+	case !ownedBy(current.Labels, r.cfg.Installation):
 		return &NotOwnedError{Kind: "Secret", Namespace: namespace, Name: want.Name}
 	case current.Annotations[AnnotationSpecHash] == want.Annotations[AnnotationSpecHash]:
 		return nil

@@ -80,11 +80,18 @@ type appEnv struct {
 
 func newAppEnv(t *testing.T, client kubernetes.Interface, workload WorkloadConfig) *appEnv {
 	t.Helper()
+	return newAppEnvFor(t, client, workload, testConfig())
+}
+
+// newAppEnvFor is newAppEnv with the reconciler's Config, which names its
+// installation.
+func newAppEnvFor(t *testing.T, client kubernetes.Interface, workload WorkloadConfig, cfg Config) *appEnv {
+	t.Helper()
 	e := &appEnv{t: t, ctx: t.Context(), client: client, desired: &fakeDesiredApps{apps: map[string]AppSpec{}}}
 	e.r = NewAppReconciler(AppReconcilerOptions{
 		Client:   client,
 		Desired:  e.desired,
-		Config:   testConfig(),
+		Config:   cfg,
 		Workload: workload,
 		Logger:   slog.New(slog.NewTextHandler(io.Discard, nil)),
 		OnCrash: func(_ context.Context, c Crash) error {
@@ -278,6 +285,9 @@ func TestAppReconcilerOnAPIServer(t *testing.T) {
 	t.Run("never touches objects without Ferry labels", func(t *testing.T) {
 		testReconcileForeignObjects(t, client)
 	})
+	t.Run("leaves the objects of another installation alone", func(t *testing.T) {
+		testReconcileOtherInstallation(t, client)
+	})
 	t.Run("scales to zero on stop", func(t *testing.T) {
 		testReconcileStop(t, client)
 	})
@@ -296,7 +306,7 @@ func testAPIServerAcceptsProcessObjects(t *testing.T, client kubernetes.Interfac
 	ctx := t.Context()
 	opts := metav1.CreateOptions{FieldManager: FieldManager}
 	space := uuid.NewString()
-	ns := MakeSpaceNamespace(store.Space{GUID: space, Name: "dev", OrganizationGUID: runOrg}, "acme")
+	ns := MakeSpaceNamespace(store.Space{GUID: space, Name: "dev", OrganizationGUID: runOrg}, "acme", "")
 	if _, err := client.CoreV1().Namespaces().Create(ctx, ns, opts); err != nil {
 		t.Fatalf("namespace: %v", err)
 	}
@@ -398,7 +408,7 @@ func testReconcileCreates(t *testing.T, srv *k8stest.Server) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if ns.Labels[LabelSpaceGUID] != app.SpaceGUID || !ownedByFerry(ns.Labels) {
+	if ns.Labels[LabelSpaceGUID] != app.SpaceGUID || !ownedBy(ns.Labels, DefaultInstallation) {
 		t.Errorf("namespace labels = %v", ns.Labels)
 	}
 	if got := string(e.envSecret(app).Data["GREETING"]); got != "hello" {
@@ -534,7 +544,7 @@ func testReconcileForeignObjects(t *testing.T, client kubernetes.Interface) {
 	e.startInformers()
 	app := e.newApp()
 	web := app.Processes[0]
-	ns := MakeSpaceNamespace(store.Space{GUID: app.SpaceGUID, Name: app.SpaceName, OrganizationGUID: app.OrgGUID}, app.OrgName)
+	ns := MakeSpaceNamespace(store.Space{GUID: app.SpaceGUID, Name: app.SpaceName, OrganizationGUID: app.OrgGUID}, app.OrgName, "")
 	if _, err := client.CoreV1().Namespaces().Create(e.ctx, ns, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
@@ -579,6 +589,50 @@ func testReconcileForeignObjects(t *testing.T, client kubernetes.Interface) {
 	e.reconcile(app.GUID)
 	if _, err := client.AppsV1().StatefulSets(ns.Name).Get(e.ctx, foreign.Name, metav1.GetOptions{}); err != nil {
 		t.Errorf("the foreign StatefulSet is gone after the app was removed: %v", err)
+	}
+}
+
+// testReconcileOtherInstallation runs two installations on one cluster:
+// the default one, whose database lacks the other's app, must neither see
+// nor remove that app's objects.
+func testReconcileOtherInstallation(t *testing.T, client kubernetes.Interface) {
+	otherCfg := testConfig()
+	otherCfg.Installation = "other"
+	other := newAppEnvFor(t, client, runTestWorkload(), otherCfg)
+	other.startInformers()
+	app := other.newApp()
+	other.reconcile(app.GUID)
+	other.waitCached(app)
+	sts := other.statefulSet(app, app.Processes[0])
+	if got := sts.Labels[LabelInstallation]; got != "other" {
+		t.Fatalf("StatefulSet installation label = %q, want %q", got, "other")
+	}
+
+	mine := newAppEnv(t, client, runTestWorkload())
+	mine.startInformers()
+	if slices.Contains(mine.r.appGUIDsInCluster(), app.GUID) {
+		t.Errorf("the default installation lists the other installation's app %s as its own", app.GUID)
+	}
+	// To the default installation the app does not exist; reconciling it
+	// removes nothing that belongs to the other one.
+	mine.reconcile(app.GUID)
+	for _, proc := range app.Processes {
+		got := other.statefulSet(app, proc)
+		if got.DeletionTimestamp != nil || got.ResourceVersion == "" {
+			t.Errorf("%s StatefulSet of the other installation was deleted", proc.Type)
+		}
+	}
+	if _, err := other.service(app, app.Processes[0]); err != nil {
+		t.Errorf("web Service of the other installation: %v", err)
+	}
+
+	// The same space seen by the default installation is a foreign
+	// namespace: it reports the conflict instead of adopting it.
+	mine.desired.set(app)
+	err := mine.r.Reconcile(mine.ctx, app.GUID)
+	var notOwned *NotOwnedError
+	if !errors.As(err, &notOwned) || notOwned.Kind != "Namespace" {
+		t.Errorf("Reconcile() by the default installation = %v, want a NotOwnedError for the namespace", err)
 	}
 }
 
@@ -744,7 +798,7 @@ func testInstanceTracker(t *testing.T, client kubernetes.Interface) {
 	e.reconcile(app.GUID)
 	e.waitCached(app)
 
-	tracker := NewInstanceTracker(client)
+	tracker := NewInstanceTracker(client, "")
 	if err := tracker.Start(e.ctx); err != nil {
 		t.Fatal(err)
 	}

@@ -70,16 +70,14 @@ type BuildPlan struct {
 }
 
 // stagingLabels are the labels of a build's Job, its pod and its Secret.
-func stagingLabels(b store.Build) map[string]string {
-	return map[string]string{
-		LabelManagedBy:  ManagedByFerry,
-		LabelComponent:  ComponentStaging,
-		LabelOrgGUID:    b.OrgGUID,
-		LabelSpaceGUID:  b.SpaceGUID,
-		LabelAppGUID:    b.AppGUID,
-		LabelBuildGUID:  b.GUID,
-		LabelSourceType: SourceTypeStaging,
-	}
+func stagingLabels(b store.Build, installation string) map[string]string {
+	labels := ownerLabels(installation, ComponentStaging)
+	labels[LabelOrgGUID] = b.OrgGUID
+	labels[LabelSpaceGUID] = b.SpaceGUID
+	labels[LabelAppGUID] = b.AppGUID
+	labels[LabelBuildGUID] = b.GUID
+	labels[LabelSourceType] = SourceTypeStaging
+	return labels
 }
 
 func stagingAnnotations(p BuildPlan) map[string]string {
@@ -90,18 +88,17 @@ func stagingAnnotations(p BuildPlan) map[string]string {
 	}
 }
 
-// MakeSpaceNamespace returns the namespace of a space's workloads.
-func MakeSpaceNamespace(space store.Space, orgName string) *corev1.Namespace {
+// MakeSpaceNamespace returns the namespace of a space's workloads, owned
+// by installation.
+func MakeSpaceNamespace(space store.Space, orgName, installation string) *corev1.Namespace {
+	labels := ownerLabels(installation, ComponentSpace)
+	labels[LabelOrgGUID] = space.OrganizationGUID
+	labels[LabelSpaceGUID] = space.GUID
 	return &corev1.Namespace{
 		TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "Namespace"},
 		ObjectMeta: metav1.ObjectMeta{
-			Name: SpaceNamespace(space.GUID),
-			Labels: map[string]string{
-				LabelManagedBy: ManagedByFerry,
-				LabelComponent: ComponentSpace,
-				LabelOrgGUID:   space.OrganizationGUID,
-				LabelSpaceGUID: space.GUID,
-			},
+			Name:   SpaceNamespace(space.GUID),
+			Labels: labels,
 			Annotations: map[string]string{
 				AnnotationOrgName:   orgName,
 				AnnotationSpaceName: space.Name,
@@ -145,7 +142,7 @@ func MakeBuildJob(p BuildPlan, cfg Config) (*batchv1.Job, error) {
 		Limits:   corev1.ResourceList{corev1.ResourceMemory: memory, corev1.ResourceEphemeralStorage: disk},
 	}
 
-	labels := stagingLabels(b)
+	labels := stagingLabels(b, cfg.Installation)
 	pod := corev1.PodSpec{
 		RestartPolicy:                 corev1.RestartPolicyNever,
 		AutomountServiceAccountToken:  ptr.To(false),
@@ -332,7 +329,7 @@ func MakeStagingEnvSecret(p BuildPlan, job *batchv1.Job, cfg Config) (*corev1.Se
 		ObjectMeta: metav1.ObjectMeta{
 			Name:        StagingEnvSecretName(p.Build.GUID),
 			Namespace:   SpaceNamespace(p.Build.SpaceGUID),
-			Labels:      stagingLabels(p.Build),
+			Labels:      stagingLabels(p.Build, cfg.Installation),
 			Annotations: stagingAnnotations(p),
 		},
 		Type:      corev1.SecretTypeOpaque,
@@ -395,7 +392,7 @@ func MakeRegistrySecret(namespace string, cfg Config) (*corev1.Secret, error) {
 		ObjectMeta: metav1.ObjectMeta{
 			Name:        RegistrySecretName,
 			Namespace:   namespace,
-			Labels:      map[string]string{LabelManagedBy: ManagedByFerry},
+			Labels:      ownerLabels(cfg.Installation, ""),
 			Annotations: map[string]string{AnnotationSpecHash: hex.EncodeToString(sum[:8])},
 		},
 		Type: corev1.SecretTypeDockerConfigJson,

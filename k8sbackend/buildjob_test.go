@@ -57,13 +57,14 @@ func testPlan() BuildPlan {
 
 func stagingLabelsForTest() map[string]string {
 	return map[string]string{
-		"app.kubernetes.io/managed-by": "ferry",
-		"app.kubernetes.io/component":  "staging",
-		"cloudfoundry.org/org_guid":    testOrg,
-		"cloudfoundry.org/space_guid":  testSpace,
-		"cloudfoundry.org/app_guid":    testApp,
-		"cloudfoundry.org/build_guid":  testBuild,
-		"cloudfoundry.org/source_type": "STG",
+		"app.kubernetes.io/managed-by":        "ferry",
+		"ferry.cloudfoundry.org/installation": "ferry",
+		"app.kubernetes.io/component":         "staging",
+		"cloudfoundry.org/org_guid":           testOrg,
+		"cloudfoundry.org/space_guid":         testSpace,
+		"cloudfoundry.org/app_guid":           testApp,
+		"cloudfoundry.org/build_guid":         testBuild,
+		"cloudfoundry.org/source_type":        "STG",
 	}
 }
 
@@ -297,16 +298,17 @@ func TestMakeBuildJobRejects(t *testing.T) {
 }
 
 func TestMakeSpaceNamespace(t *testing.T) {
-	got := MakeSpaceNamespace(store.Space{GUID: testSpace, Name: "dev", OrganizationGUID: testOrg}, "acme")
+	got := MakeSpaceNamespace(store.Space{GUID: testSpace, Name: "dev", OrganizationGUID: testOrg}, "acme", "")
 	want := &corev1.Namespace{
 		TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "Namespace"},
 		ObjectMeta: metav1.ObjectMeta{
 			Name: "cf-space-" + testSpace,
 			Labels: map[string]string{
-				"app.kubernetes.io/managed-by": "ferry",
-				"app.kubernetes.io/component":  "space",
-				"cloudfoundry.org/org_guid":    testOrg,
-				"cloudfoundry.org/space_guid":  testSpace,
+				"app.kubernetes.io/managed-by":        "ferry",
+				"ferry.cloudfoundry.org/installation": "ferry",
+				"app.kubernetes.io/component":         "space",
+				"cloudfoundry.org/org_guid":           testOrg,
+				"cloudfoundry.org/space_guid":         testSpace,
 			},
 			Annotations: map[string]string{"cloudfoundry.org/org_name": "acme", "cloudfoundry.org/space_name": "dev"},
 		},

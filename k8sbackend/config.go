@@ -54,6 +54,9 @@ type Config struct {
 	UnschedulableTimeout time.Duration
 	// APIURL is Ferry's external URL, given to buildpacks as cf_api.
 	APIURL string
+	// Installation is the value of LabelInstallation on every object this
+	// installation writes; it never touches objects with another value.
+	Installation string
 }
 
 // ConfigFrom derives the translation settings from Ferry's configuration.
@@ -81,6 +84,7 @@ func ConfigFrom(c config.Config) Config {
 		BuildJobTTL:            DefaultBuildJobTTL,
 		UnschedulableTimeout:   DefaultUnschedulableTimeout,
 		APIURL:                 c.ExternalURL,
+		Installation:           c.Kubernetes.Installation,
 	}
 }
 

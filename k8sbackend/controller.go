@@ -24,7 +24,8 @@ const (
 	// DefaultLeaseNamespace holds the leader Lease when the controller does
 	// not run in a pod that names its own namespace in POD_NAMESPACE.
 	DefaultLeaseNamespace = "ferry-system"
-	// LeaseName is the coordination.k8s.io Lease replicas compete for.
+	// LeaseName is the coordination.k8s.io Lease the replicas of the
+	// default installation compete for; see ControllerLeaseName.
 	LeaseName = "ferry-controller"
 	// DefaultResync is how often the controller rereads every STAGING build
 	// from PostgreSQL.
@@ -79,6 +80,16 @@ func (o *ControllerOptions) setDefaults() {
 	}
 }
 
+// ControllerLeaseName is the Lease of installation's controller replicas:
+// LeaseName for the default installation, LeaseName-<installation> for
+// others, so each installation elects its own leader.
+func ControllerLeaseName(installation string) string {
+	if installationOrDefault(installation) == DefaultInstallation {
+		return LeaseName
+	}
+	return LeaseName + "-" + installation
+}
+
 // RunController runs the build reconciler while this replica holds the
 // leader Lease, and campaigns again whenever it loses it, until ctx ends.
 // Only the leader reconciles, so replicas never race on the same build.
@@ -87,12 +98,13 @@ func RunController(ctx context.Context, o ControllerOptions) error {
 	if err := ensureLeaseNamespace(ctx, o.Client, o.LeaseNamespace); err != nil {
 		return err
 	}
+	leaseName := ControllerLeaseName(o.Config.Installation)
 	lock := &resourcelock.LeaseLock{
-		LeaseMeta:  metav1.ObjectMeta{Name: LeaseName, Namespace: o.LeaseNamespace},
+		LeaseMeta:  metav1.ObjectMeta{Name: leaseName, Namespace: o.LeaseNamespace},
 		Client:     o.Client.CoordinationV1(),
 		LockConfig: resourcelock.ResourceLockConfig{Identity: o.Identity},
 	}
-	logger := o.Logger.With("identity", o.Identity, "lease", o.LeaseNamespace+"/"+LeaseName)
+	logger := o.Logger.With("identity", o.Identity, "lease", o.LeaseNamespace+"/"+leaseName)
 
 	for ctx.Err() == nil {
 		elector, err := leaderelection.NewLeaderElector(leaderelection.LeaderElectionConfig{
@@ -101,7 +113,7 @@ func RunController(ctx context.Context, o ControllerOptions) error {
 			RenewDeadline:   renewDeadline,
 			RetryPeriod:     retryPeriod,
 			ReleaseOnCancel: true,
-			Name:            LeaseName,
+			Name:            leaseName,
 			Callbacks: leaderelection.LeaderCallbacks{
 				OnStartedLeading: func(leading context.Context) {
 					logger.Info("leading: controller started")

@@ -246,10 +246,10 @@ type InstanceTracker struct {
 }
 
 // NewInstanceTracker returns a tracker whose informers watch only the
-// StatefulSets and pods that carry Ferry's app labels. Call Start before
-// using it.
-func NewInstanceTracker(client kubernetes.Interface) *InstanceTracker {
-	selector := appObjectSelector().String()
+// StatefulSets and pods that carry the app labels of installation. Call
+// Start before using it.
+func NewInstanceTracker(client kubernetes.Interface, installation string) *InstanceTracker {
+	selector := appObjectSelector(installation).String()
 	factory := informers.NewSharedInformerFactoryWithOptions(client, informerResync,
 		informers.WithTweakListOptions(func(lo *metav1.ListOptions) { lo.LabelSelector = selector }))
 	stsInformer := factory.Apps().V1().StatefulSets()

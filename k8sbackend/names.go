@@ -10,6 +10,10 @@ const (
 	LabelManagedBy = "app.kubernetes.io/managed-by"
 	ManagedByFerry = "ferry"
 	LabelComponent = "app.kubernetes.io/component"
+	// LabelInstallation names the Ferry installation that owns an object.
+	// Together with LabelManagedBy it is the ownership mark, so several
+	// installations, each with its own database, can share a cluster.
+	LabelInstallation = "ferry.cloudfoundry.org/installation"
 
 	LabelOrgGUID   = "cloudfoundry.org/org_guid"
 	LabelSpaceGUID = "cloudfoundry.org/space_guid"
@@ -58,10 +62,28 @@ func BuildJobName(buildGUID string) string { return "build-" + buildGUID }
 // environment variables.
 func StagingEnvSecretName(buildGUID string) string { return "build-" + buildGUID + "-env" }
 
-// ownedByFerry reports whether an object's labels carry Ferry's mark.
-//
-// TODO: mark objects with the installation they belong to and select on it
-// in every informer. Until then two Ferry installations on one cluster
-// remove each other's apps and staging Jobs, because each treats objects
-// of apps and builds missing from its own database as leftovers.
-func ownedByFerry(labels map[string]string) bool { return labels[LabelManagedBy] == ManagedByFerry }
+// DefaultInstallation is the installation name when none is configured.
+const DefaultInstallation = "ferry"
+
+// ownedBy reports whether an object's labels carry the ownership mark of
+// installation. Objects of other installations are foreign: they are never
+// changed or deleted, and informers never see them.
+func ownedBy(labels map[string]string, installation string) bool {
+	return labels[LabelManagedBy] == ManagedByFerry && labels[LabelInstallation] == installationOrDefault(installation)
+}
+
+// ownerLabels are the ownership mark of installation plus component.
+func ownerLabels(installation, component string) map[string]string {
+	l := map[string]string{LabelManagedBy: ManagedByFerry, LabelInstallation: installationOrDefault(installation)}
+	if component != "" {
+		l[LabelComponent] = component
+	}
+	return l
+}
+
+func installationOrDefault(installation string) string {
+	if installation == "" {
+		return DefaultInstallation
+	}
+	return installation
+}

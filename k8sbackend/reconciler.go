@@ -55,7 +55,7 @@ type BuildReconciler struct {
 // NewBuildReconciler returns a reconciler whose informers watch only the
 // Jobs and pods that carry Ferry's staging labels.
 func NewBuildReconciler(st *store.Store, client kubernetes.Interface, images Images, catalog *Catalog, cfg Config, logger *slog.Logger) *BuildReconciler {
-	selector := labels.Set{LabelManagedBy: ManagedByFerry, LabelComponent: ComponentStaging}.AsSelector().String()
+	selector := labels.Set(ownerLabels(cfg.Installation, ComponentStaging)).AsSelector().String()
 	factory := informers.NewSharedInformerFactoryWithOptions(client, informerResync,
 		informers.WithTweakListOptions(func(o *metav1.ListOptions) { o.LabelSelector = selector }))
 	r := &BuildReconciler{
@@ -197,7 +197,7 @@ func (r *BuildReconciler) Reconcile(ctx context.Context, guid string) (time.Dura
 	if err != nil {
 		return 0, err
 	}
-	if !ownedByFerry(job.Labels) || job.Labels[LabelBuildGUID] != build.GUID {
+	if !ownedBy(job.Labels, r.cfg.Installation) || job.Labels[LabelBuildGUID] != build.GUID {
 		return 0, r.fail(ctx, build, stagingError("the Job %s/%s exists and is not managed by Ferry", job.Namespace, job.Name), nil)
 	}
 
@@ -265,7 +265,7 @@ func (r *BuildReconciler) checkExistingJob(ctx context.Context, build store.Buil
 	if err != nil {
 		return fmt.Errorf("read Job %s/%s: %w", want.Namespace, want.Name, err)
 	}
-	if !ownedByFerry(existing.Labels) || existing.Labels[LabelBuildGUID] != build.GUID {
+	if !ownedBy(existing.Labels, r.cfg.Installation) || existing.Labels[LabelBuildGUID] != build.GUID {
 		return r.fail(ctx, build, stagingError("the Job %s/%s exists and is not managed by Ferry", want.Namespace, want.Name), nil)
 	}
 	return nil
@@ -320,7 +320,7 @@ var errNotOwned = errors.New("is not managed by Ferry")
 // ensureNamespace creates the space's namespace when it is missing.
 func (r *BuildReconciler) ensureNamespace(ctx context.Context, plan BuildPlan) error {
 	space := store.Space{GUID: plan.Build.SpaceGUID, Name: plan.SpaceName, OrganizationGUID: plan.Build.OrgGUID}
-	want := MakeSpaceNamespace(space, plan.OrgName)
+	want := MakeSpaceNamespace(space, plan.OrgName, r.cfg.Installation)
 	ns, err := r.client.CoreV1().Namespaces().Get(ctx, want.Name, metav1.GetOptions{})
 	if apierrors.IsNotFound(err) {
 		_, err = r.client.CoreV1().Namespaces().Create(ctx, want, metav1.CreateOptions{FieldManager: FieldManager})
@@ -333,7 +333,7 @@ func (r *BuildReconciler) ensureNamespace(ctx context.Context, plan BuildPlan) e
 	if err != nil {
 		return fmt.Errorf("read namespace %s: %w", want.Name, err)
 	}
-	if !ownedByFerry(ns.Labels) || ns.Labels[LabelSpaceGUID] != space.GUID {
+	if !ownedBy(ns.Labels, r.cfg.Installation) || ns.Labels[LabelSpaceGUID] != space.GUID {
 		return fmt.Errorf("namespace %s exists and %w", want.Name, errNotOwned)
 	}
 	return nil
@@ -361,7 +361,7 @@ func (r *BuildReconciler) ensureRegistrySecret(ctx context.Context, namespace st
 		return nil
 	case err != nil:
 		return fmt.Errorf("read Secret %s/%s: %w", namespace, want.Name, err)
-	case !ownedByFerry(current.Labels):
+	case !ownedBy(current.Labels, r.cfg.Installation):
 		return fmt.Errorf("registry Secret %s/%s exists and is not managed by Ferry", namespace, want.Name)
 	case current.Annotations[AnnotationSpecHash] == want.Annotations[AnnotationSpecHash]:
 		return nil
@@ -401,7 +401,7 @@ func (r *BuildReconciler) createEnvSecret(ctx context.Context, plan BuildPlan, j
 	if err != nil {
 		return fmt.Errorf("read Secret %s/%s: %w", secret.Namespace, secret.Name, err)
 	}
-	if !ownedByFerry(existing.Labels) || existing.Labels[LabelBuildGUID] != plan.Build.GUID {
+	if !ownedBy(existing.Labels, r.cfg.Installation) || existing.Labels[LabelBuildGUID] != plan.Build.GUID {
 		return fmt.Errorf("staging env Secret %s/%s exists and %w", secret.Namespace, secret.Name, errNotOwned)
 	}
 	return nil
@@ -448,7 +448,7 @@ func (r *BuildReconciler) deleteEnvSecret(ctx context.Context, build store.Build
 	if err != nil {
 		return fmt.Errorf("read the staging Secret of build %s: %w", build.GUID, err)
 	}
-	if !ownedByFerry(secret.Labels) || secret.Labels[LabelBuildGUID] != build.GUID {
+	if !ownedBy(secret.Labels, r.cfg.Installation) || secret.Labels[LabelBuildGUID] != build.GUID {
 		return nil
 	}
 
@@ -466,7 +466,7 @@ func (r *BuildReconciler) deleteOrphanJob(ctx context.Context, guid string) erro
 		return err
 	}
 	for _, job := range jobs {
-		if !ownedByFerry(job.Labels) || job.Status.CompletionTime != nil || jobCondition(job, batchv1.JobFailed) != nil {
+		if !ownedBy(job.Labels, r.cfg.Installation) || job.Status.CompletionTime != nil || jobCondition(job, batchv1.JobFailed) != nil {
 			continue
 		}
 		if err := r.deleteJob(ctx, job); err != nil {

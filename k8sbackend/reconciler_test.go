@@ -414,7 +414,7 @@ func TestReconcileRefusesForeignEnvSecret(t *testing.T) {
 	b := e.newBuild()
 	namespace := SpaceNamespace(e.space)
 	_, err := e.client.CoreV1().Namespaces().Create(e.ctx, MakeSpaceNamespace(store.Space{GUID: e.space, Name: "dev",
-		OrganizationGUID: e.org}, "acme"), metav1.CreateOptions{})
+		OrganizationGUID: e.org}, "acme", ""), metav1.CreateOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -78,12 +78,15 @@ func WorkloadConfigFrom(c Config) WorkloadConfig {
 
 // AppSpec is the desired state of one app, as running it needs it.
 type AppSpec struct {
-	GUID      string
-	Name      string
-	SpaceGUID string
-	SpaceName string
-	OrgGUID   string
-	OrgName   string
+	// Installation is the installation that owns the app's objects; ""
+	// means DefaultInstallation. The reconciler sets it from its Config.
+	Installation string
+	GUID         string
+	Name         string
+	SpaceGUID    string
+	SpaceName    string
+	OrgGUID      string
+	OrgName      string
 	// Started is true when the app's desired state is STARTED.
 	Started bool
 	// Droplet is the app's current droplet, or nil when it has none.
@@ -170,13 +173,11 @@ const terminationGracePeriod = 10
 
 // appLabels are the labels of every object that runs an app.
 func appLabels(app AppSpec) map[string]string {
-	return map[string]string{
-		LabelManagedBy: ManagedByFerry,
-		LabelComponent: ComponentApp,
-		LabelOrgGUID:   app.OrgGUID,
-		LabelSpaceGUID: app.SpaceGUID,
-		LabelAppGUID:   app.GUID,
-	}
+	labels := ownerLabels(app.Installation, ComponentApp)
+	labels[LabelOrgGUID] = app.OrgGUID
+	labels[LabelSpaceGUID] = app.SpaceGUID
+	labels[LabelAppGUID] = app.GUID
+	return labels
 }
 
 func appAnnotations(app AppSpec) map[string]string {

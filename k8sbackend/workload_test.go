@@ -57,12 +57,13 @@ func runTestWorkload() WorkloadConfig {
 
 func runTestLabels(processGUID, processType string) map[string]string {
 	l := map[string]string{
-		LabelManagedBy:   ManagedByFerry,
-		LabelComponent:   ComponentApp,
-		LabelOrgGUID:     runOrg,
-		LabelSpaceGUID:   runSpace,
-		LabelAppGUID:     runApp,
-		LabelProcessGUID: processGUID,
+		LabelManagedBy:    ManagedByFerry,
+		LabelInstallation: DefaultInstallation,
+		LabelComponent:    ComponentApp,
+		LabelOrgGUID:      runOrg,
+		LabelSpaceGUID:    runSpace,
+		LabelAppGUID:      runApp,
+		LabelProcessGUID:  processGUID,
 	}
 	if processType != "" {
 		l[LabelProcessType] = processType
@@ -547,7 +548,7 @@ func TestMakeEnvSecret(t *testing.T) {
 		return metav1.ObjectMeta{
 			Name:      "app-" + runApp + "-env",
 			Namespace: "cf-space-" + runSpace,
-			Labels: map[string]string{LabelManagedBy: ManagedByFerry, LabelComponent: ComponentApp, LabelOrgGUID: runOrg,
+			Labels: map[string]string{LabelManagedBy: ManagedByFerry, LabelInstallation: DefaultInstallation, LabelComponent: ComponentApp, LabelOrgGUID: runOrg,
 				LabelSpaceGUID: runSpace, LabelAppGUID: runApp},
 			Annotations: all,
 		}

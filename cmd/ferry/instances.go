@@ -59,7 +59,7 @@ func runtimeBackends(ctx context.Context, cfg config.Config, logger *slog.Logger
 		logger.Error("instance reporting unavailable", "error", err)
 		return nil, nil
 	}
-	tracker := k8sbackend.NewInstanceTracker(client)
+	tracker := k8sbackend.NewInstanceTracker(client, cfg.Kubernetes.Installation)
 	// The API serves while the caches fill, so an unreachable cluster
 	// cannot hold up logins; until then instances read as DOWN.
 	go func() {

@@ -45,8 +45,9 @@ type ferry struct {
 
 // startFerry builds cmd/ferry and runs `ferry serve` on a free loopback
 // port and a new database of the environment's PostgreSQL, with the test
-// builder and the Ferry image. Its leader Lease is its own, so another
-// Ferry on the environment cannot hold it.
+// builder and the Ferry image. Its installation name, and so its leader
+// Lease and the objects it manages, are its own, so it shares the cluster
+// with `make run` and other tests without touching their objects.
 func startFerry(t *testing.T, env *envtest.Environment) *ferry {
 	t.Helper()
 	root := repoRoot(t)
@@ -93,6 +94,7 @@ func startFerry(t *testing.T, env *envtest.Environment) *ferry {
 		"FERRY_REGISTRY_CLUSTER_ADDRESS="+env.ClusterRegistry,
 		"FERRY_STAGING_IMAGE="+image,
 		"POD_NAMESPACE="+leaseNamespace,
+		"FERRY_INSTALLATION=e2e-"+token,
 	)
 	t.Cleanup(func() {
 		f.stop()
