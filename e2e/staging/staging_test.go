@@ -15,8 +15,6 @@ import (
 	"context"
 	"io/fs"
 	"net/http"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -142,10 +140,6 @@ func TestStaging(t *testing.T) {
 
 	t.Run("invalid uploads get 422", func(t *testing.T) {
 		testInvalidUploads(t, env, f, space)
-	})
-
-	t.Run("re-push uploads only the changed file", func(t *testing.T) {
-		testRepush(t, env, f, space)
 	})
 
 	t.Run("build survives a Ferry restart", func(t *testing.T) {
@@ -292,104 +286,6 @@ func zipBytes(t *testing.T, entries ...zipEntry) []byte {
 		t.Fatal(err)
 	}
 	return buf.Bytes()
-}
-
-// testRepush pushes an app twice with one file changed in between. The
-// second resource match returns every unchanged file, so the second zip
-// carries only the changed one, and the second droplet shares every layer
-// but the app layer with the first. It logs both builds' durations.
-func testRepush(t *testing.T, env *envtest.Environment, f *ferry, space string) {
-	dir := copyAppDir(t, fixtureDir(t, "python"))
-	marker := "\n# push " + randomToken(t) + "\n"
-	appendFile(t, filepath.Join(dir, "app.py"), marker)
-	appendFile(t, filepath.Join(dir, "requirements.txt"), marker)
-
-	first := f.push(t, space, "repush", dir, nil)
-	if len(first.matched) != 0 {
-		t.Errorf("first push matched %v, want nothing", sortedPaths(first.matched))
-	}
-	firstStart := time.Now()
-	firstBuild := f.awaitBuild(t, f.startBuild(t, first.pkg).GUID)
-	firstObserved := time.Since(firstStart)
-	if firstBuild.State != "STAGED" {
-		t.Fatalf("first build = %s, error %v", firstBuild.State, firstBuild.Error)
-	}
-
-	appendFile(t, filepath.Join(dir, "app.py"), "# changed\n")
-	second := f.pushPackage(t, first.app, dir)
-	var unchanged []string
-	for _, file := range readAppDir(t, dir) {
-		if !file.dir && file.path != "app.py" {
-			unchanged = append(unchanged, file.path)
-		}
-	}
-	slices.Sort(unchanged)
-	if got := sortedPaths(second.matched); !slices.Equal(got, unchanged) {
-		t.Errorf("second resource match = %v, want the unchanged files %v", got, unchanged)
-	}
-	if !slices.Equal(second.zipFiles, []string{"app.py"}) {
-		t.Errorf("second package.zip has files %v, want only app.py", second.zipFiles)
-	}
-	secondStart := time.Now()
-	secondBuild := f.awaitBuild(t, f.startBuild(t, second.pkg).GUID)
-	secondObserved := time.Since(secondStart)
-	if secondBuild.State != "STAGED" {
-		t.Fatalf("second build = %s, error %v", secondBuild.State, secondBuild.Error)
-	}
-
-	// Only the app layer differs: the lifecycle's and the buildpack's
-	// layers of the second droplet are the same blobs as the first's.
-	repo := env.Registry + "/ferry/droplets/" + first.app
-	firstLayers := layerDigests(t, remoteImage(t, repo+":"+firstBuild.GUID))
-	secondLayers := layerDigests(t, remoteImage(t, repo+":"+secondBuild.GUID))
-	var fresh []string
-	for _, d := range secondLayers {
-		if !slices.Contains(firstLayers, d) {
-			fresh = append(fresh, d)
-		}
-	}
-	if len(fresh) != 1 {
-		t.Errorf("second droplet has %d layers not in the first (%v), want only the app layer", len(fresh), fresh)
-	}
-	// The second build restored from the app's cache image, which the
-	// first build exported.
-	if tags := repositoryTags(t, env.Registry+"/ferry/cache/"+first.app); len(tags) == 0 {
-		t.Errorf("the registry has no cache image for app %s", first.app)
-	}
-	if secondLog := buildLog(t, env, space, secondBuild.GUID); strings.Contains(secondLog, "Layer cache not found") {
-		t.Errorf("the second build found no layer cache:\n%s", secondLog)
-	}
-
-	for _, b := range []struct {
-		name     string
-		build    buildView
-		observed time.Duration
-		upload   int
-	}{{"first", firstBuild, firstObserved, first.uploadLen}, {"second", secondBuild, secondObserved, second.uploadLen}} {
-		job := buildJob(t, env, space, b.build.GUID)
-		created, err1 := time.Parse(time.RFC3339, b.build.CreatedAt)
-		updated, err2 := time.Parse(time.RFC3339, b.build.UpdatedAt)
-		api := "unknown"
-		if err1 == nil && err2 == nil {
-			api = updated.Sub(created).String()
-		}
-		t.Logf("TIMING %s build: Job start to completion %s; build created_at to STAGED updated_at %s; POST /v3/builds to STAGED seen by polling %s; package.zip %d bytes",
-			b.name, jobDuration(t, job), api, b.observed.Round(10*time.Millisecond), b.upload)
-	}
-}
-
-func appendFile(t *testing.T, path, text string) {
-	t.Helper()
-	file, err := os.OpenFile(path, os.O_APPEND|os.O_WRONLY, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := file.WriteString(text); err != nil {
-		t.Fatal(err)
-	}
-	if err := file.Close(); err != nil {
-		t.Fatal(err)
-	}
 }
 
 // testRestart kills `ferry serve` with SIGKILL while a build is STAGING
