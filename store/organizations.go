@@ -222,12 +222,17 @@ type Usage struct {
 	ServiceKeys      int
 }
 
-// OrganizationUsage returns the quota usage of the organization guid.
+// OrganizationUsage returns the quota usage of the organization guid: the
+// instances and memory of the started processes in its spaces.
 func (s *Store) OrganizationUsage(ctx context.Context, guid string) (Usage, error) {
-	// TODO: count started instances, memory, routes, service instances,
-	// reserved ports, private domains, tasks and service keys once the
-	// tables that store them exist. Until then an organization uses nothing.
-	return Usage{}, nil
+	// TODO: count routes, service instances, reserved ports, private
+	// domains, tasks and service keys once the tables that store them
+	// exist. Until then they are 0.
+	u, err := processUsage(ctx, s.db, "s.organization_guid = $1", guid)
+	if err != nil {
+		return Usage{}, fmt.Errorf("usage of organization %s: %w", guid, err)
+	}
+	return u, nil
 }
 
 func lowerAll(values []string) []string {

@@ -37,12 +37,13 @@ type UnknownGUIDsError struct {
 func (e *UnknownGUIDsError) Error() string { return "unknown guids: " + strings.Join(e.GUIDs, ", ") }
 
 // QuotaLimits are the limits of an organization or space quota. A nil limit
-// is unlimited.
+// is unlimited. CheckAppQuotas and CheckStagingQuotas enforce the memory,
+// instance and log rate limits.
 //
-// TODO: enforce the limits once processes, tasks, routes, service instances
-// and private domains exist. The write that starts, scales or creates one
-// must check the organization quota and the space quota (the stricter wins)
-// in its own transaction.
+// TODO: enforce the task, route, service instance, service key, reserved
+// port and private domain limits once those resources exist. The write
+// that creates one must check the organization quota and the space quota
+// in its own transaction, as CheckAppQuotas does.
 type QuotaLimits struct {
 	TotalMemoryInMB              *int64
 	PerProcessMemoryInMB         *int64

@@ -189,11 +189,15 @@ func (s *Store) Spaces(ctx context.Context, f SpaceFilter, page Page, vis Visibi
 	return spaces, total, nil
 }
 
-// SpaceUsage returns the quota usage of the space guid.
+// SpaceUsage returns the quota usage of the space guid: the instances and
+// memory of its started processes.
 func (s *Store) SpaceUsage(ctx context.Context, guid string) (Usage, error) {
-	// TODO: count started instances, memory, routes, service instances,
-	// reserved ports, the organization's private domains, running tasks and
-	// service keys once the tables that store them exist. Until then a space
-	// uses nothing.
-	return Usage{}, nil
+	// TODO: count routes, service instances, reserved ports, the
+	// organization's private domains, running tasks and service keys once
+	// the tables that store them exist. Until then they are 0.
+	u, err := processUsage(ctx, s.db, "a.space_guid = $1", guid)
+	if err != nil {
+		return Usage{}, fmt.Errorf("usage of space %s: %w", guid, err)
+	}
+	return u, nil
 }
