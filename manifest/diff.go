@@ -35,7 +35,7 @@ var diffKeys = []string{
 	"health-check-type", "readiness-health-check-http-endpoint", "readiness-health-check-type",
 	"readiness-health-check-invocation-timeout", "readiness-health-check-interval", "instances", "metadata", "memory",
 	"lifecycle", "name", "no-route", "processes", "random-route", "default-route", "routes", "services", "sidecars",
-	"stack", "timeout", "cnb-credentials", "features",
+	"stack", "timeout", "cnb-credentials", "features", "cpu",
 }
 
 // processDiffKeys are the keys of a processes entry a diff compares.
@@ -43,7 +43,7 @@ var processDiffKeys = []string{
 	"type", "command", "user", "disk_quota", "log-rate-limit-per-second", "health-check-http-endpoint",
 	"health-check-invocation-timeout", "health-check-interval", "health-check-type",
 	"readiness-health-check-http-endpoint", "readiness-health-check-invocation-timeout",
-	"readiness-health-check-interval", "readiness-health-check-type", "instances", "memory", "timeout",
+	"readiness-health-check-interval", "readiness-health-check-type", "instances", "memory", "timeout", "cpu",
 }
 
 // listIdentities name the key that identifies an entry of a list, so a
@@ -126,6 +126,7 @@ func diffApplication(index int, app, state map[string]any) []Change {
 func normalizeApplication(raw map[string]any) map[string]any {
 	app := maps.Clone(raw)
 	normalizeSizes(app)
+	normalizeCPU(app)
 	if env, isMap := app["env"].(map[string]any); isMap {
 		values := make(map[string]any, len(env))
 		for k, v := range env {
@@ -139,6 +140,7 @@ func normalizeApplication(raw map[string]any) map[string]any {
 			process, _ := item.(map[string]any)
 			process = sliceKeys(process, processDiffKeys)
 			normalizeSizes(process)
+			normalizeCPU(process)
 			processes[i] = process
 		}
 		app["processes"] = processes
@@ -200,6 +202,27 @@ func normalizeSizes(m map[string]any) {
 				m["log-rate-limit-per-second"] = FormatBytes(bytes)
 			}
 		}
+	}
+}
+
+// normalizeCPU rewrites the cpu value of m in place to the form the state
+// renders, so "1000m", 1 and "1.0" compare equal. A value that does not
+// parse stays as it is.
+//
+// NOTE: "cpu: default" is left out of the diff, so a diff never reports
+// that applying the manifest resets a process's CPU limit.
+func normalizeCPU(m map[string]any) {
+	v, found := m["cpu"]
+	if !found || v == nil {
+		return
+	}
+	s := strings.TrimSpace(stringify(v))
+	if s == "default" {
+		delete(m, "cpu")
+		return
+	}
+	if millicores, err := ParseCPU(s); err == nil {
+		m["cpu"] = FormatCPU(millicores)
 	}
 }
 

@@ -114,8 +114,11 @@ type Process struct {
 	DiskMB    *int64
 	// LogRateLimit is bytes per second; -1 is unlimited.
 	LogRateLimit *int64
-	HealthCheck  HealthCheck
-	Readiness    HealthCheck
+	// CPUMillicores is the absolute CPU limit of the cpu key, a Ferry
+	// extension. 0, from "cpu: default", derives the limit from memory.
+	CPUMillicores *int64
+	HealthCheck   HealthCheck
+	Readiness     HealthCheck
 }
 
 // HealthCheck is a liveness or readiness check in a manifest. Readiness
@@ -134,9 +137,10 @@ func (p Process) HasUpdate() bool {
 	return p.Command.Set || !p.HealthCheck.isEmpty() || !p.Readiness.isEmpty()
 }
 
-// HasScale reports whether p sets instances, memory, disk or log rate.
+// HasScale reports whether p sets instances, memory, disk, log rate or
+// CPU.
 func (p Process) HasScale() bool {
-	return p.Instances != nil || p.MemoryMB != nil || p.DiskMB != nil || p.LogRateLimit != nil
+	return p.Instances != nil || p.MemoryMB != nil || p.DiskMB != nil || p.LogRateLimit != nil || p.CPUMillicores != nil
 }
 
 func (h HealthCheck) isEmpty() bool {

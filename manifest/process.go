@@ -94,6 +94,7 @@ func parseProcessKeys(h map[string]any, processType string) (Process, problems) 
 	p.MemoryMB = megabytesField(h["memory"], "Memory", &errs)
 	p.DiskMB = megabytesField(h["disk_quota"], "Disk quota", &errs)
 	p.LogRateLimit = logRateField(h["log_rate_limit_per_second"], &errs)
+	p.CPUMillicores = cpuField(h["cpu"], &errs)
 	p.Command = commandField(h, &errs)
 
 	p.HealthCheck = HealthCheck{
@@ -167,6 +168,35 @@ func logRateField(v any, errs *problems) *int64 {
 		return nil
 	}
 	return &rate
+}
+
+// cpuField reads the cpu key, a Ferry extension: a CPU limit such as 2,
+// 0.5 or "500m", or "default" for the limit Ferry derives from memory,
+// which it returns as 0.
+func cpuField(v any, errs *problems) *int64 {
+	var s string
+	switch t := v.(type) {
+	case nil:
+		return nil
+	case int64:
+		s = strconv.FormatInt(t, 10)
+	case float64:
+		s = strconv.FormatFloat(t, 'f', -1, 64)
+	case string:
+		s = t
+	default:
+		errs.add("Cpu %s", errCPUSyntax)
+		return nil
+	}
+	if strings.TrimSpace(s) == "default" {
+		return new(int64)
+	}
+	millicores, err := ParseCPU(s)
+	if err != nil {
+		errs.add("Cpu %s", err)
+		return nil
+	}
+	return &millicores
 }
 
 // commandField reads the command key. Null, "null" and "default" reset

@@ -35,6 +35,9 @@ type ProcessState struct {
 	MemoryMB     int64
 	DiskMB       int64
 	LogRateLimit int64
+	// CPUMillicores is the process's own CPU limit, or 0 when Ferry
+	// derives it from memory.
+	CPUMillicores int64
 	// Command is the user's command, or nil for the droplet's.
 	Command     *string
 	HealthCheck struct {
@@ -132,8 +135,9 @@ func routeEntries(r Route) orderedMap {
 }
 
 // entries returns the process's keys in the order Cloud Controller
-// renders them. An unlimited log rate is -1, a number, and other rates are
-// sizes such as "1M".
+// renders them, with Ferry's cpu after the log rate when the process has
+// a CPU limit of its own. An unlimited log rate is -1, a number, and other
+// rates are sizes such as "1M".
 func (p ProcessState) entries() orderedMap {
 	m := orderedMap{}.
 		set("type", p.Type).
@@ -144,6 +148,9 @@ func (p ProcessState) entries() orderedMap {
 		m = m.set("log-rate-limit-per-second", int64(UnlimitedLogRate))
 	} else {
 		m = m.set("log-rate-limit-per-second", FormatBytes(p.LogRateLimit))
+	}
+	if p.CPUMillicores > 0 {
+		m = m.set("cpu", FormatCPU(p.CPUMillicores))
 	}
 	if p.Command != nil {
 		m = m.set("command", *p.Command)

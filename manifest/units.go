@@ -2,6 +2,7 @@ package manifest
 
 import (
 	"errors"
+	"fmt"
 	"math"
 	"regexp"
 	"strconv"
@@ -84,4 +85,62 @@ func FormatBytes(bytes int64) string {
 		}
 	}
 	return strconv.FormatInt(bytes, 10) + "B"
+}
+
+// MaxCPUMillicores is the largest CPU limit a manifest may set: the
+// column that stores it is a 32-bit integer.
+const MaxCPUMillicores = math.MaxInt32
+
+// cpuQuantity matches a CPU amount as Kubernetes writes it, in whole or
+// fractional CPUs ("2", "0.5") or in millicores ("500m"), down to whole
+// millicores. tooFineCPU matches fractions finer than a millicore.
+var (
+	cpuQuantity = regexp.MustCompile(`^(?:(\d+)m|(\d+)(?:\.(\d{1,3}))?)$`)
+	tooFineCPU  = regexp.MustCompile(`^\d+\.\d{4,}$`)
+)
+
+// Errors of ParseCPU, worded as the ends of manifest messages.
+var (
+	errCPUSyntax   = errors.New("must be a number of CPUs such as 2 or 0.5, or of millicores such as 500m")
+	errCPUTooFine  = errors.New("must be a whole number of millicores: use at most 3 decimal places, or millicores such as 1250m")
+	errCPUZero     = errors.New("must be greater than 0")
+	errCPUTooLarge = fmt.Errorf("must be less than or equal to %dm", MaxCPUMillicores)
+)
+
+// ParseCPU converts a CPU amount such as "2", "0.5" or "500m" to
+// millicores, from 1 to MaxCPUMillicores.
+func ParseCPU(s string) (int64, error) {
+	s = strings.TrimSpace(s)
+	m := cpuQuantity.FindStringSubmatch(s)
+	if m == nil {
+		if tooFineCPU.MatchString(s) {
+			return 0, errCPUTooFine
+		}
+		return 0, errCPUSyntax
+	}
+	var millicores int64
+	var err error
+	if m[1] != "" {
+		millicores, err = strconv.ParseInt(m[1], 10, 64)
+	} else {
+		fraction := (m[3] + "000")[:3]
+		millicores, err = strconv.ParseInt(m[2]+fraction, 10, 64)
+	}
+	switch {
+	case err != nil || millicores > MaxCPUMillicores:
+		return 0, errCPUTooLarge
+	case millicores == 0:
+		return 0, errCPUZero
+	}
+	return millicores, nil
+}
+
+// FormatCPU renders millicores as manifests show a CPU limit: whole CPUs
+// as a number, such as 2, and anything else in millicores, such as
+// "1500m".
+func FormatCPU(millicores int64) any {
+	if millicores%1000 == 0 {
+		return millicores / 1000
+	}
+	return strconv.FormatInt(millicores, 10) + "m"
 }
