@@ -58,6 +58,10 @@ type App struct {
 	Annotations      map[string]string
 	CreatedAt        time.Time
 	UpdatedAt        time.Time
+	// StartCount goes up by one on every start from STOPPED and on every
+	// restart, so each run of the app has its own number. It is read with
+	// the app and ignored on create.
+	StartCount int64
 }
 
 // AppFilter selects apps. A nil slice does not filter.
@@ -86,7 +90,7 @@ type AppUpdate struct {
 
 const appColumns = `a.guid, a.name, a.space_guid, s.organization_guid, a.state, a.lifecycle_type, a.lifecycle_buildpacks,
 	COALESCE(a.lifecycle_stack, ''), a.environment_variables, COALESCE(a.current_droplet_guid, ''), a.revisions_enabled,
-	a.labels, a.annotations, a.created_at, a.updated_at`
+	a.labels, a.annotations, a.created_at, a.updated_at, a.start_count`
 
 // appFrom joins each app to its space, which carries the organization.
 const appFrom = ` FROM apps a JOIN spaces s ON s.guid = a.space_guid`
@@ -104,7 +108,7 @@ func scanApp(row interface{ Scan(...any) error }, extra ...any) (App, error) {
 	var buildpacks pq.StringArray
 	var env, labels, annotations []byte
 	dest := append([]any{&app.GUID, &app.Name, &app.SpaceGUID, &app.OrgGUID, &app.State, &app.LifecycleType, &buildpacks,
-		&app.Stack, &env, &app.DropletGUID, &app.RevisionsEnabled, &labels, &annotations, &app.CreatedAt, &app.UpdatedAt}, extra...)
+		&app.Stack, &env, &app.DropletGUID, &app.RevisionsEnabled, &labels, &annotations, &app.CreatedAt, &app.UpdatedAt, &app.StartCount}, extra...)
 	if err := row.Scan(dest...); err != nil {
 		return App{}, mapError(err)
 	}
@@ -231,13 +235,32 @@ func UpdateApp(ctx context.Context, q querier, guid string, u AppUpdate) (App, e
 }
 
 // SetAppState sets the desired state of the app guid through q to state,
-// AppStateStarted or AppStateStopped, and returns the app. It returns
-// ErrNotFound when there is no such app.
+// AppStateStarted or AppStateStopped, and returns the app. Starting a
+// stopped app increments its StartCount in the same statement, and
+// starting a started app leaves it, as Cloud Controller leaves running
+// instances alone. It returns ErrNotFound when there is no such app.
 func SetAppState(ctx context.Context, q querier, guid, state string) (App, error) {
 	a := args{guid}
-	app, err := updateApp(ctx, q, guid, "state = "+a.add(state)+", updated_at = now()", a)
+	newState := a.add(state)
+	set := "state = " + newState + ", updated_at = now(), start_count = start_count + " +
+		"CASE WHEN " + newState + " = '" + AppStateStarted + "' AND state = '" + AppStateStopped + "' THEN 1 ELSE 0 END"
+	app, err := updateApp(ctx, q, guid, set, a)
 	if err != nil {
 		return App{}, fmt.Errorf("set state of app %s: %w", guid, err)
+	}
+	return app, nil
+}
+
+// RestartApp sets the desired state of the app guid through q to
+// AppStateStarted and increments its StartCount, whatever its state was,
+// so the runtime replaces the instances of a started app. It returns the
+// app, or ErrNotFound when there is no such app.
+func RestartApp(ctx context.Context, q querier, guid string) (App, error) {
+	a := args{guid}
+	set := "state = " + a.add(AppStateStarted) + ", updated_at = now(), start_count = start_count + 1"
+	app, err := updateApp(ctx, q, guid, set, a)
+	if err != nil {
+		return App{}, fmt.Errorf("restart app %s: %w", guid, err)
 	}
 	return app, nil
 }
@@ -300,8 +323,8 @@ func DeleteApp(ctx context.Context, q querier, guid string) error {
 // otherwise.
 func (s *Store) App(ctx context.Context, vis Visibility, guid string) (App, error) {
 	a := args{guid}
-	row := s.db.QueryRowContext(ctx, `SELECT `+appColumns+appFrom+`
-		WHERE a.guid = $1 AND `+vis.spaceCondition("a.space_guid", &a), a...)
+	row := s.preparedRow(ctx, `SELECT `+appColumns+appFrom+`
+		WHERE a.guid = $1 AND `+vis.spaceRowCondition("a.space_guid", "s.organization_guid", &a), a...)
 	app, err := scanApp(row)
 	if err != nil {
 		return App{}, fmt.Errorf("app %s: %w", guid, err)

@@ -269,3 +269,54 @@ func TestAppsFiltersAndVisibility(t *testing.T) {
 		t.Errorf("page past the end: %v, %d apps, total %d; want none and total 4", err, len(apps), total)
 	}
 }
+
+func TestAppStartCount(t *testing.T) {
+	st := pgtest.NewStore(t)
+	ctx := context.Background()
+	seed := appSeed{tenancySeed{t, st}}
+	space := seed.space(seed.org("acme", nil), "dev", nil)
+	app := seed.app(space, "web", nil)
+	if app.StartCount != 0 {
+		t.Fatalf("new app start count = %d, want 0", app.StartCount)
+	}
+
+	steps := []struct {
+		name      string
+		change    func() (store.App, error)
+		wantState string
+		wantCount int64
+	}{
+		{"start a stopped app", func() (store.App, error) { return store.SetAppState(ctx, st.DB(), app.GUID, store.AppStateStarted) },
+			store.AppStateStarted, 1},
+		{"start a started app", func() (store.App, error) { return store.SetAppState(ctx, st.DB(), app.GUID, store.AppStateStarted) },
+			store.AppStateStarted, 1},
+		{"restart a started app", func() (store.App, error) { return store.RestartApp(ctx, st.DB(), app.GUID) },
+			store.AppStateStarted, 2},
+		{"stop", func() (store.App, error) { return store.SetAppState(ctx, st.DB(), app.GUID, store.AppStateStopped) },
+			store.AppStateStopped, 2},
+		{"stop a stopped app", func() (store.App, error) { return store.SetAppState(ctx, st.DB(), app.GUID, store.AppStateStopped) },
+			store.AppStateStopped, 2},
+		{"restart a stopped app", func() (store.App, error) { return store.RestartApp(ctx, st.DB(), app.GUID) },
+			store.AppStateStarted, 3},
+	}
+	for _, step := range steps {
+		got, err := step.change()
+		if err != nil {
+			t.Fatalf("%s: %v", step.name, err)
+		}
+		if got.State != step.wantState || got.StartCount != step.wantCount {
+			t.Errorf("%s: state %s, start count %d, want %s and %d", step.name, got.State, got.StartCount, step.wantState, step.wantCount)
+		}
+	}
+
+	read, err := st.App(ctx, store.Visibility{All: true}, app.GUID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if read.StartCount != 3 {
+		t.Errorf("read start count = %d, want 3", read.StartCount)
+	}
+	if _, err := store.RestartApp(ctx, st.DB(), uuid.NewString()); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("restart of a missing app: %v, want ErrNotFound", err)
+	}
+}

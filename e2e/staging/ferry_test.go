@@ -26,14 +26,17 @@ import (
 	"github.com/ferrycf/ferry/e2e/envtest"
 )
 
-// ferry is a `ferry serve` process on the local environment and an admin
-// token for it. The process can be killed and started again on the same
-// address, database and data directory.
+// ferry is a `ferry serve` or `ferry api` process on the local
+// environment and an admin token for it. The process can be killed and
+// started again on the same address, database and data directory.
 type ferry struct {
 	url         string
 	token       string
 	databaseURL string
 
+	// role is the command that start runs: serve, or api when the
+	// controller runs as a separate process (see startSplitFerry).
+	role     string
 	bin      string
 	config   string
 	env      []string
@@ -49,6 +52,15 @@ type ferry struct {
 // Lease and the objects it manages, are its own, so it shares the cluster
 // with `make run` and other tests without touching their objects.
 func startFerry(t *testing.T, env *envtest.Environment) *ferry {
+	t.Helper()
+	f := newFerry(t, env)
+	f.start(t)
+	return f
+}
+
+// newFerry prepares what startFerry runs, without starting a process:
+// the binary, the database, the configuration and the environment.
+func newFerry(t *testing.T, env *envtest.Environment) *ferry {
 	t.Helper()
 	root := repoRoot(t)
 	dir := t.TempDir()
@@ -76,6 +88,7 @@ func startFerry(t *testing.T, env *envtest.Environment) *ferry {
 	f := &ferry{
 		url:         "http://" + addr,
 		databaseURL: databaseURL,
+		role:        "serve",
 		bin:         bin,
 		config:      configFile,
 		password:    randomToken(t),
@@ -105,11 +118,10 @@ func startFerry(t *testing.T, env *envtest.Environment) *ferry {
 		}
 		deleteNamespace(t, env, leaseNamespace)
 	})
-	f.start(t)
 	return f
 }
 
-// start runs `ferry serve`, appending to its log, waits until it serves
+// start runs `ferry <role>`, appending to its log, waits until it serves
 // HTTP and logs in as admin.
 func (f *ferry) start(t *testing.T) {
 	t.Helper()
@@ -117,7 +129,7 @@ func (f *ferry) start(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(f.bin, "serve", "--config", f.config)
+	cmd := exec.Command(f.bin, f.role, "--config", f.config)
 	cmd.Env = f.env
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	if err := cmd.Start(); err != nil {
