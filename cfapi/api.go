@@ -43,6 +43,10 @@ type Config struct {
 	// Restarter restarts single instances. Without it, restarting an
 	// instance fails with CF-ServiceUnavailable.
 	Restarter InstanceRestarter
+	// LogCacheURL is the base URL of the log-cache read API that the root
+	// document links to. Empty means ExternalURL, where `ferry serve`
+	// serves it.
+	LogCacheURL string
 }
 
 // API serves the Cloud Foundry and UAA endpoints.
@@ -59,6 +63,7 @@ type API struct {
 	docker      DockerStager
 	instances   InstanceReporter
 	restarter   InstanceRestarter
+	logCacheURL string
 }
 
 // New returns the API and registers its async operations with runner.
@@ -76,6 +81,7 @@ func New(st *store.Store, authService *auth.Service, runner *jobs.Runner, logger
 		docker:      cfg.Docker,
 		instances:   cfg.Instances,
 		restarter:   cfg.Restarter,
+		logCacheURL: strings.TrimRight(cfg.LogCacheURL, "/"),
 	}
 	a.registerJobs()
 	return a

@@ -239,8 +239,8 @@ func (a *API) updateAppEnvironmentVariables(r *http.Request) (*response, error) 
 
 type appEnvJSON struct {
 	EnvironmentVariables map[string]string `json:"environment_variables"`
-	StagingEnvJSON       map[string]any    `json:"staging_env_json"`
-	RunningEnvJSON       map[string]any    `json:"running_env_json"`
+	StagingEnvJSON       map[string]string `json:"staging_env_json"`
+	RunningEnvJSON       map[string]string `json:"running_env_json"`
 	SystemEnvJSON        map[string]any    `json:"system_env_json"`
 	ApplicationEnvJSON   map[string]any    `json:"application_env_json"`
 }
@@ -269,9 +269,17 @@ func (a *API) getAppEnv(r *http.Request) (*response, error) {
 		return nil, err
 	}
 
-	// TODO: fill staging_env_json and running_env_json from the
-	// environment variable groups, and VCAP_SERVICES from service
-	// bindings, once Ferry stores them.
+	staging, err := a.store.EnvironmentVariableGroup(ctx, store.EnvironmentVariableGroupStaging)
+	if err != nil {
+		return nil, err
+	}
+	running, err := a.store.EnvironmentVariableGroup(ctx, store.EnvironmentVariableGroupRunning)
+	if err != nil {
+		return nil, err
+	}
+
+	// TODO: fill VCAP_SERVICES from service bindings once Ferry stores
+	// them.
 	system := map[string]any{"VCAP_SERVICES": map[string]any{}}
 	if !showSecrets {
 		system = map[string]any{"redacted_message": privateDataHidden}
@@ -282,8 +290,8 @@ func (a *API) getAppEnv(r *http.Request) (*response, error) {
 	}
 	return ok(appEnvJSON{
 		EnvironmentVariables: env,
-		StagingEnvJSON:       map[string]any{},
-		RunningEnvJSON:       map[string]any{},
+		StagingEnvJSON:       staging.Variables,
+		RunningEnvJSON:       running.Variables,
 		SystemEnvJSON:        system,
 		ApplicationEnvJSON:   map[string]any{"VCAP_APPLICATION": vcapApplication},
 	}), nil

@@ -529,40 +529,50 @@ func (a *API) deleteApp(r *http.Request) (*response, error) {
 	return accepted(a.jobURL(job.GUID), nil), nil
 }
 
-// runAppDelete is the app.delete job. Rows that reference the app with ON
-// DELETE CASCADE go with it. Running it again after the app is gone
-// succeeds.
+// runAppDelete is the app.delete job. It deletes the app's images from
+// the registry first, because the rows that name them go with the app's.
+// An image it fails to delete is logged and left behind rather than
+// failing the delete the user asked for. Rows that reference the app with
+// ON DELETE CASCADE go with it, and a started app's processes record that
+// they stop. The controller removes the app's Kubernetes objects once the
+// row is gone. Running it again after the app is gone succeeds.
 func (a *API) runAppDelete(ctx context.Context, job store.Job) error {
-	// TODO: delete the app's Kubernetes workloads and its package, droplet
-	// and build-cache images in the registry here, before the row, once
-	// the controller and the registry client are wired into the API.
-	return store.DeleteApp(ctx, a.store.DB(), job.ResourceGUID)
+	if err := a.deleteAppImages(ctx, job.ResourceGUID); err != nil {
+		loggerFrom(ctx, a.logger).Warn("app images left in the registry", "app_guid", job.ResourceGUID, "error", err)
+	}
+	return a.store.InTx(ctx, func(tx *sql.Tx) error {
+		if err := recordAppDeleteUsage(ctx, tx, job.ResourceGUID); err != nil {
+			return err
+		}
+		return store.DeleteApp(ctx, tx, job.ResourceGUID)
+	})
 }
 
 // startApp serves POST /v3/apps/:guid/actions/start. It sets the desired
 // state. The controller then runs the app's current droplet.
 func (a *API) startApp(r *http.Request) (*response, error) {
-	return a.changeAppState(r, store.AppStateStarted, "audit.app.start")
+	return a.changeAppState(r, store.AppStateStarted, "audit.app.start", false)
 }
 
 // stopApp serves POST /v3/apps/:guid/actions/stop.
 func (a *API) stopApp(r *http.Request) (*response, error) {
-	return a.changeAppState(r, store.AppStateStopped, "audit.app.stop")
+	return a.changeAppState(r, store.AppStateStopped, "audit.app.stop", false)
 }
 
 // restartApp serves POST /v3/apps/:guid/actions/restart, which cf push
-// sends after staging. It also starts a stopped app.
+// sends after staging. As in Cloud Controller, a started app gets new
+// instances and a stopped app is started.
 func (a *API) restartApp(r *http.Request) (*response, error) {
-	// TODO: make the controller replace running instances, not only keep
-	// the state STARTED, once apps run on Kubernetes.
-	return a.changeAppState(r, store.AppStateStarted, "audit.app.restart")
+	return a.changeAppState(r, store.AppStateStarted, "audit.app.restart", true)
 }
 
 // changeAppState sets the desired state of the app of the path for admins,
 // space developers and space supporters, and records eventType. Starting
 // needs a current droplet, and starting a docker app needs the
-// diego_docker feature flag, as in Cloud Controller.
-func (a *API) changeAppState(r *http.Request, state, eventType string) (*response, error) {
+// diego_docker feature flag, as in Cloud Controller. With restart, the
+// app's start count goes up even when it runs, so the controller replaces
+// its instances.
+func (a *API) changeAppState(r *http.Request, state, eventType string, restart bool) (*response, error) {
 	ctx := r.Context()
 	actor := actorOf(r)
 	if err := noQuery(r); err != nil {
@@ -584,8 +594,26 @@ func (a *API) changeAppState(r *http.Request, state, eventType string) (*respons
 	}
 
 	err = a.store.InTx(ctx, func(tx *sql.Tx) error {
-		var err error
-		if app, err = store.SetAppState(ctx, tx, app.GUID, state); err != nil {
+		previousState, err := store.LockAppState(ctx, tx, app.GUID)
+		if err != nil {
+			return err
+		}
+		before, err := store.ReadAppDemand(ctx, tx, app.GUID)
+		if err != nil {
+			return err
+		}
+		if restart {
+			app, err = store.RestartApp(ctx, tx, app.GUID)
+		} else {
+			app, err = store.SetAppState(ctx, tx, app.GUID, state)
+		}
+		if err != nil {
+			return err
+		}
+		if err := recordAppStateUsage(ctx, tx, app.GUID, previousState, state, restart); err != nil {
+			return err
+		}
+		if err := checkAppQuotas(ctx, tx, before); err != nil {
 			return err
 		}
 		return store.RecordAuditEvent(ctx, tx, appEvent(actor, eventType, app, nil))

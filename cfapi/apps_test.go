@@ -650,6 +650,51 @@ func TestAppStateActions(t *testing.T) {
 	env.do(http.MethodPost, "/v3/apps/"+dockerGUID+"/actions/stop", f.developer, nil).expect(http.StatusOK)
 }
 
+// TestAppRestartReplacesInstances checks the start count the controller
+// puts into the pod template: restart raises it whether the app runs or
+// not, start only when the app was stopped, and a rejected action not at
+// all.
+func TestAppRestartReplacesInstances(t *testing.T) {
+	f := newAppFixture(t)
+	env := f.env
+	guid, _ := f.app(appBody("web", f.spaceGUID))["guid"].(string)
+	path := "/v3/apps/" + guid
+	startCount := func() int64 {
+		t.Helper()
+		app, err := env.store.App(context.Background(), store.Visibility{All: true}, guid)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return app.StartCount
+	}
+
+	env.do(http.MethodPost, path+"/actions/restart", f.developer, nil).expect(http.StatusUnprocessableEntity)
+	if got := startCount(); got != 0 {
+		t.Errorf("start count after a rejected restart = %d, want 0", got)
+	}
+
+	f.setDroplet(guid, uuid.NewString())
+	for _, step := range []struct {
+		action    string
+		wantState string
+		wantCount int64
+	}{
+		{"restart", "STARTED", 1}, // a stopped app starts
+		{"restart", "STARTED", 2}, // a started app gets new instances
+		{"start", "STARTED", 2},   // starting a started app changes nothing
+		{"stop", "STOPPED", 2},
+		{"start", "STARTED", 3},
+	} {
+		app := env.do(http.MethodPost, path+"/actions/"+step.action, f.developer, nil).expect(http.StatusOK).object()
+		if app["state"] != step.wantState {
+			t.Errorf("state after %s = %v, want %s", step.action, app["state"], step.wantState)
+		}
+		if got := startCount(); got != step.wantCount {
+			t.Errorf("start count after %s = %d, want %d", step.action, got, step.wantCount)
+		}
+	}
+}
+
 func TestAppDelete(t *testing.T) {
 	f := newAppFixture(t)
 	env := f.env

@@ -323,6 +323,9 @@ func (a *API) createBuild(r *http.Request) (*response, error) {
 
 	event := appEvent(actor, "audit.app.build.create", app, map[string]any{"build_guid": b.GUID, "package_guid": pkg.GUID})
 	err = a.store.InTx(ctx, func(tx *sql.Tx) error {
+		if err := a.checkStagingQuotas(ctx, tx, b); err != nil {
+			return err
+		}
 		var err error
 		if droplet != nil {
 			b, err = store.CreateStagedBuild(ctx, tx, b, *droplet)
@@ -432,8 +435,6 @@ func (a *API) newBuild(p buildCreatePayload, pkg store.Package, app store.App, a
 		CreatedByGUID:       actor.UserGUID,
 		CreatedByName:       actor.DisplayName(),
 	}
-	// TODO: check the staging memory against the space and organization
-	// quotas once quota usage counts apps.
 	b.Labels, b.Annotations = metadataValues(p.Metadata)
 	if lifecycleType == store.LifecycleDocker {
 		return b, nil

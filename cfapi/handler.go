@@ -62,6 +62,10 @@ func writeResponse(w http.ResponseWriter, resp *response) {
 		stream.writeTo(w, resp.status)
 		return
 	}
+	if list, ok := resp.body.(listJSON); ok {
+		writeList(w, resp.status, list)
+		return
+	}
 	writeJSON(w, resp.status, resp.body)
 }
 

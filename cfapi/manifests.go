@@ -353,10 +353,17 @@ func (a *API) applyManifestApp(ctx context.Context, actor *auth.Actor, space sto
 			return err
 		}
 		guid = current.GUID
+		before, err := store.ReadAppDemand(ctx, tx, current.GUID)
+		if err != nil {
+			return err
+		}
 		if current, err = a.updateManifestApp(ctx, tx, actor, current, app); err != nil {
 			return err
 		}
 		if err := a.applyManifestProcesses(ctx, tx, actor, current, app); err != nil {
+			return err
+		}
+		if err := checkAppQuotas(ctx, tx, before); err != nil {
 			return err
 		}
 		if err := applyManifestRoutes(ctx, tx, current.GUID, app.Routes); err != nil {
@@ -526,7 +533,7 @@ func applyManifestProcess(p *store.Process, mp manifest.Process) {
 	}
 	change.apply(p)
 
-	scale := processScale{MemoryMB: mp.MemoryMB, DiskMB: mp.DiskMB, LogRateLimit: mp.LogRateLimit}
+	scale := processScale{MemoryMB: mp.MemoryMB, DiskMB: mp.DiskMB, LogRateLimit: mp.LogRateLimit, CPUMillicores: mp.CPUMillicores}
 	if mp.Instances != nil {
 		instances := int64(*mp.Instances)
 		scale.Instances = &instances
@@ -575,7 +582,7 @@ func recordManifestProcessEvents(ctx context.Context, tx *sql.Tx, actor *auth.Ac
 		request := map[string]any{}
 		for key, value := range map[string]any{
 			"instances": mp.Instances, "memory_in_mb": mp.MemoryMB, "disk_in_mb": mp.DiskMB,
-			"log_rate_limit_in_bytes_per_second": mp.LogRateLimit,
+			"log_rate_limit_in_bytes_per_second": mp.LogRateLimit, "cpu_in_millicores": mp.CPUMillicores,
 		} {
 			if v := derefAny(value); v != nil {
 				request[key] = v
@@ -740,12 +747,13 @@ func (a *API) dockerImageOf(ctx context.Context, app store.App) (*manifest.Docke
 
 func processState(p store.Process) manifest.ProcessState {
 	s := manifest.ProcessState{
-		Type:         p.Type,
-		Instances:    p.Instances,
-		MemoryMB:     p.MemoryMB,
-		DiskMB:       p.DiskMB,
-		LogRateLimit: p.LogRateLimit,
-		Command:      p.Command,
+		Type:          p.Type,
+		Instances:     p.Instances,
+		MemoryMB:      p.MemoryMB,
+		DiskMB:        p.DiskMB,
+		LogRateLimit:  p.LogRateLimit,
+		CPUMillicores: int64(p.CPUMillicores),
+		Command:       p.Command,
 	}
 	s.HealthCheck.Type = p.HealthCheck.Type
 	s.HealthCheck.Endpoint = p.HealthCheck.Endpoint

@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"log/slog"
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/ferrycf/ferry/apierr"
@@ -111,17 +110,7 @@ func (a *API) recoverPanics(next http.Handler) http.Handler {
 // CF-InvalidAuthToken, which the cf CLI turns into "please log in again".
 func (a *API) authenticate(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		header := r.Header.Get("Authorization")
-		if header == "" {
-			a.writeError(w, r, apierr.NotAuthenticated())
-			return
-		}
-		scheme, token, found := strings.Cut(header, " ")
-		if !found || !strings.EqualFold(scheme, "bearer") || token == "" {
-			a.writeError(w, r, apierr.InvalidAuthToken())
-			return
-		}
-		actor, err := a.auth.Verify(r.Context(), strings.TrimSpace(token))
+		actor, err := a.auth.Authenticate(r.Context(), r.Header.Get("Authorization"))
 		if err != nil {
 			a.writeError(w, r, err)
 			return

@@ -70,9 +70,9 @@ type InstanceUsage struct {
 }
 
 // InstanceReporter reports the instances of a process from the runtime.
-// It is called only for processes of started apps, because a stopped app
-// has no instances. It returns one InstanceStatus per instance, in any
-// order. An error means the runtime could not be reached.
+// It is called only for processes of started apps, because every instance
+// of a stopped app is DOWN. It returns one InstanceStatus per instance, in
+// any order. An error means the runtime could not be reached.
 type InstanceReporter interface {
 	Instances(ctx context.Context, app store.App, process store.Process) ([]InstanceStatus, error)
 }
@@ -95,14 +95,13 @@ func errInstancesUnavailable() error {
 	return apierr.ServiceUnavailable("Instances information unavailable: the runtime did not answer, try again later")
 }
 
-// instancesOf reads the instances of p from the runtime. A stopped app has
-// none. Without a reporter every desired instance of a started app is
-// DOWN, so cf push keeps waiting instead of reporting a start.
+// instancesOf reads the instances of p from the runtime. Every desired
+// instance of a stopped app is DOWN, as Cloud Controller reports them when
+// Diego runs nothing for the process, so cf apps prints "web:0/1" for a
+// stopped app. Without a reporter, every desired instance of a started
+// app is DOWN too, so cf push keeps waiting instead of reporting a start.
 func (a *API) instancesOf(ctx context.Context, app store.App, p store.Process) ([]InstanceStatus, error) {
-	if app.State != store.AppStateStarted {
-		return []InstanceStatus{}, nil
-	}
-	if a.instances == nil {
+	if app.State != store.AppStateStarted || a.instances == nil {
 		down := make([]InstanceStatus, p.Instances)
 		for i := range down {
 			down[i] = InstanceStatus{Index: i, State: InstanceDown}

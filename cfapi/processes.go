@@ -92,16 +92,8 @@ func (a *API) processOfPath(r *http.Request) (store.App, store.Process, error) {
 		return app, p, err
 	}
 
-	p, err := a.store.Process(ctx, vis, pathParam(r, "guid"))
+	p, app, err := a.store.ProcessWithApp(ctx, vis, pathParam(r, "guid"))
 	if errors.Is(err, store.ErrNotFound) {
-		return store.App{}, store.Process{}, errProcessNotFound()
-	}
-	if err != nil {
-		return store.App{}, store.Process{}, err
-	}
-	app, err := a.store.App(ctx, vis, p.AppGUID)
-	if errors.Is(err, store.ErrNotFound) {
-		// The app was deleted after the process was read.
 		return store.App{}, store.Process{}, errProcessNotFound()
 	}
 	return app, p, err
@@ -568,6 +560,9 @@ type processScale struct {
 	MemoryMB     *int64
 	DiskMB       *int64
 	LogRateLimit *int64
+	// CPUMillicores comes only from a manifest's cpu key, a Ferry
+	// extension; 0 derives the CPU limit from memory again.
+	CPUMillicores *int64
 }
 
 // scaleProcess serves POST /v3/processes/:guid/actions/scale and POST
@@ -601,8 +596,19 @@ func (a *API) scaleProcess(r *http.Request) (*response, error) {
 		if err != nil {
 			return err
 		}
+		before, err := store.ReadAppDemand(ctx, tx, app.GUID)
+		if err != nil {
+			return err
+		}
+		previous := current
 		scale.apply(&current)
 		if p, err = store.SaveProcess(ctx, tx, current, store.MetadataPatch{}); err != nil {
+			return err
+		}
+		if err := recordScaleUsage(ctx, tx, previous, p); err != nil {
+			return err
+		}
+		if err := checkAppQuotas(ctx, tx, before); err != nil {
 			return err
 		}
 		return store.RecordAuditEvent(ctx, tx, processEvent(actor, "audit.app.process.scale", app, p, request))
@@ -689,6 +695,9 @@ func (s processScale) apply(p *store.Process) {
 	if s.LogRateLimit != nil {
 		p.LogRateLimit = *s.LogRateLimit
 	}
+	if s.CPUMillicores != nil {
+		p.CPUMillicores = int(*s.CPUMillicores)
+	}
 }
 
 // listProcessSidecars serves GET /v3/processes/:guid/sidecars, which cf
@@ -740,6 +749,7 @@ type processJSON struct {
 	MemoryInMB           int64                  `json:"memory_in_mb"`
 	DiskInMB             int64                  `json:"disk_in_mb"`
 	LogRateLimit         int64                  `json:"log_rate_limit_in_bytes_per_second"`
+	CPUInMillicores      *int                   `json:"cpu_in_millicores"`
 	HealthCheck          healthCheckJSON        `json:"health_check"`
 	ReadinessHealthCheck readinessCheckJSON     `json:"readiness_health_check"`
 	ProcessInstances     *[]processInstanceJSON `json:"process_instances,omitempty"`
@@ -788,22 +798,25 @@ type processLinks struct {
 }
 
 // presentProcess renders p. A non-empty hidden replaces the command, for
-// lists and for actors who may not read the app's secrets. A process
+// lists and for actors who may not read the app's secrets. Its
+// cpu_in_millicores, a Ferry extension, is the process's own CPU limit,
+// or null when Ferry derives it from memory. A process
 // without a command of its own shows its droplet's, and null when the app
 // has no droplet yet.
 func (a *API) presentProcess(p store.Process, hidden string) processJSON {
 	self := a.url("/v3/processes/", p.GUID)
 	body := processJSON{
-		GUID:         p.GUID,
-		CreatedAt:    timestamp(p.CreatedAt),
-		UpdatedAt:    timestamp(p.UpdatedAt),
-		Version:      p.Version,
-		Type:         p.Type,
-		Command:      nullable(p.EffectiveCommand()),
-		Instances:    p.Instances,
-		MemoryInMB:   p.MemoryMB,
-		DiskInMB:     p.DiskMB,
-		LogRateLimit: p.LogRateLimit,
+		GUID:            p.GUID,
+		CreatedAt:       timestamp(p.CreatedAt),
+		UpdatedAt:       timestamp(p.UpdatedAt),
+		Version:         p.Version,
+		Type:            p.Type,
+		Command:         nullable(p.EffectiveCommand()),
+		Instances:       p.Instances,
+		MemoryInMB:      p.MemoryMB,
+		DiskInMB:        p.DiskMB,
+		LogRateLimit:    p.LogRateLimit,
+		CPUInMillicores: nullableInt(p.CPUMillicores),
 		HealthCheck: healthCheckJSON{Type: p.HealthCheck.Type, Data: livenessCheckDataJSON{
 			Timeout:           nullableInt(p.HealthCheck.Timeout),
 			InvocationTimeout: nullableInt(p.HealthCheck.InvocationTimeout),

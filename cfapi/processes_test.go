@@ -54,6 +54,7 @@ func TestProcessGetShape(t *testing.T) {
 		"memory_in_mb":                       float64(1024),
 		"disk_in_mb":                         float64(1024),
 		"log_rate_limit_in_bytes_per_second": float64(-1),
+		"cpu_in_millicores":                  nil,
 		"health_check": map[string]any{"type": "port", "data": map[string]any{
 			"timeout": nil, "invocation_timeout": nil, "interval": nil}},
 		"readiness_health_check": map[string]any{"type": "process", "data": map[string]any{
@@ -226,8 +227,11 @@ func TestProcessListEmbedsInstances(t *testing.T) {
 	var stopped embedded
 	f.env.do(http.MethodGet, "/v3/processes?embed=process_instances&space_guids="+f.spaceGUID, f.developer, nil).
 		expect(http.StatusOK).decode(&stopped)
-	if len(stopped.Resources) != 1 || stopped.Resources[0].ProcessInstances == nil || len(*stopped.Resources[0].ProcessInstances) != 0 {
-		t.Errorf("stopped app = %+v, want process_instances: []", stopped.Resources)
+	if len(stopped.Resources) != 1 || stopped.Resources[0].ProcessInstances == nil {
+		t.Fatalf("stopped app = %+v", stopped.Resources)
+	}
+	if diff := cmp.Diff([]processInstanceJSON{{Index: 0, State: "DOWN"}}, *stopped.Resources[0].ProcessInstances); diff != "" {
+		t.Errorf("stopped app process_instances (-want +got):\n%s", diff)
 	}
 
 	f.startApp()
@@ -457,15 +461,15 @@ func (r *fakeRuntime) RestartInstance(_ context.Context, _ store.App, _ store.Pr
 
 func TestProcessStatsWithoutRuntime(t *testing.T) {
 	f := newProcessFixture(t)
+	want := []cliProcessInstance{{Index: 0, State: "DOWN", Type: "web"}}
 	var stats struct{ Resources []cliProcessInstance }
 	f.env.do(http.MethodGet, "/v3/processes/"+f.appGUID+"/stats", f.auditor, nil).expect(http.StatusOK).decode(&stats)
-	if stats.Resources == nil || len(stats.Resources) != 0 {
-		t.Errorf("stopped app stats = %+v, want an empty list", stats.Resources)
+	if diff := cmp.Diff(want, stats.Resources); diff != "" {
+		t.Errorf("stopped app stats (-want +got):\n%s", diff)
 	}
 
 	f.startApp()
 	f.env.do(http.MethodGet, "/v3/apps/"+f.appGUID+"/processes/web/stats", f.auditor, nil).expect(http.StatusOK).decode(&stats)
-	want := []cliProcessInstance{{Index: 0, State: "DOWN", Type: "web"}}
 	if diff := cmp.Diff(want, stats.Resources); diff != "" {
 		t.Errorf("started app stats (-want +got):\n%s", diff)
 	}
@@ -484,8 +488,8 @@ func TestProcessStatsFromRuntime(t *testing.T) {
 	f.env.api.instances = runtime
 	var stopped struct{ Resources []cliProcessInstance }
 	f.env.do(http.MethodGet, "/v3/processes/"+f.appGUID+"/stats", f.developer, nil).expect(http.StatusOK).decode(&stopped)
-	if len(stopped.Resources) != 0 {
-		t.Errorf("stopped app stats = %+v, want none", stopped.Resources)
+	if diff := cmp.Diff([]cliProcessInstance{{Index: 0, State: "DOWN", Type: "web"}}, stopped.Resources); diff != "" {
+		t.Errorf("stopped app stats, not read from the runtime (-want +got):\n%s", diff)
 	}
 	f.startApp()
 	f.env.do(http.MethodPost, "/v3/processes/"+f.appGUID+"/actions/scale", f.admin, map[string]any{"memory_in_mb": 256, "log_rate_limit_in_bytes_per_second": -1}).expect(http.StatusAccepted)

@@ -9,11 +9,9 @@ import (
 // switches `cf apps` to that request at 3.211.0; it is at least 3.183.0,
 // which cf CLI v8.9.1 requires for `create-route`.
 const (
-	v3APIVersion = "3.200.0"
-	v2APIVersion = "2.250.0"
-	// logCacheVersion is at least 2.0.0 so the cf CLI uses /api/v1 paths.
-	logCacheVersion = "2.11.4"
-	minCLIVersion   = "8.0.0"
+	v3APIVersion  = "3.200.0"
+	v2APIVersion  = "2.250.0"
+	minCLIVersion = "8.0.0"
 )
 
 func (a *API) rootRoutes() []route {
@@ -62,9 +60,10 @@ type rootJSON struct {
 	CFOnK8s bool      `json:"cf_on_k8s"`
 }
 
-// root is the document `cf api` reads. Login, UAA and log cache are served
-// by this same server, so their links point back at it. cf_on_k8s stays
-// false: true would make the cf CLI authenticate with kubeconfig users.
+// root is the document `cf api` reads. Login and UAA are served by this
+// same server, so their links point back at it. The log cache link is the
+// configured log-cache URL, which defaults to this server as well. cf_on_k8s
+// stays false: true would make the cf CLI authenticate with kubeconfig users.
 func (a *API) root(r *http.Request) (*response, error) {
 	var doc rootJSON
 	doc.Links.Self = link{Href: a.url()}
@@ -78,11 +77,19 @@ func (a *API) root(r *http.Request) (*response, error) {
 	doc.Links.UAA = link{Href: a.url()}
 	doc.Links.Routing = link{Href: a.url("/routing")}
 	doc.Links.Logging = link{Href: a.url("/logging")}
-	doc.Links.LogCache = link{Href: a.url()}
+	doc.Links.LogCache = link{Href: a.logCacheLink()}
 	doc.Links.LogStream = link{Href: a.url("/log-stream")}
 	doc.Links.AppSSH.Href = a.url("/ssh")
 	doc.Links.AppSSH.Meta.OAuthClient = "ssh-proxy"
 	return ok(doc), nil
+}
+
+// logCacheLink returns the base URL of the log-cache read API.
+func (a *API) logCacheLink() string {
+	if a.logCacheURL != "" {
+		return a.logCacheURL
+	}
+	return a.url()
 }
 
 // v3Root lists the v3 resource links; cf CLI v6 builds every v3 URL from it.

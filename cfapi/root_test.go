@@ -2,6 +2,7 @@ package cfapi
 
 import (
 	"net/http"
+	"net/http/httptest"
 	"testing"
 )
 
@@ -56,5 +57,17 @@ func TestV2ErrorsUseV2Format(t *testing.T) {
 	body := env.do(http.MethodGet, "/v2/nonsense", "", nil).expect(http.StatusNotFound).object()
 	if body["error_code"] != "CF-NotFound" || body["description"] != "Unknown request" {
 		t.Errorf("v2 error body = %v", body)
+	}
+}
+
+func TestRootLogCacheLinkFromConfig(t *testing.T) {
+	a := &API{externalURL: "https://api.example.com", logCacheURL: "https://log-cache.example.com"}
+
+	resp, err := a.root(httptest.NewRequest(http.MethodGet, "/", nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := resp.body.(rootJSON).Links.LogCache.Href; got != "https://log-cache.example.com" {
+		t.Errorf("log_cache href = %q, want https://log-cache.example.com", got)
 	}
 }

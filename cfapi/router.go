@@ -43,6 +43,9 @@ func (a *API) Handler() http.Handler {
 		a.dropletRoutes(),
 		a.stackRoutes(),
 		a.buildpackRoutes(),
+		a.environmentVariableGroupRoutes(),
+		a.appUsageEventRoutes(),
+		a.spaceFeatureRoutes(),
 	} {
 		for _, rt := range group {
 			h := a.serve(rt.handler)

@@ -18,10 +18,6 @@ import (
 // Async operations of spaces.
 const opSpaceDelete = "space.delete"
 
-// spaceFeatureSSH is the only space feature Cloud Controller has. Ferry does
-// not offer SSH into app instances, so it is always disabled.
-const spaceFeatureSSH = "ssh"
-
 func (a *API) spaceRoutes() []route {
 	const base = "/v3/spaces"
 	return []route{
@@ -30,9 +26,6 @@ func (a *API) spaceRoutes() []route {
 		{method: http.MethodGet, path: base + "/{guid}", handler: a.getSpace},
 		{method: http.MethodPatch, path: base + "/{guid}", handler: a.updateSpace},
 		{method: http.MethodDelete, path: base + "/{guid}", handler: a.deleteSpace},
-		{method: http.MethodGet, path: base + "/{guid}/features", handler: a.listSpaceFeatures},
-		{method: http.MethodGet, path: base + "/{guid}/features/{name}", handler: a.getSpaceFeature},
-		{method: http.MethodPatch, path: base + "/{guid}/features/{name}", handler: a.updateSpaceFeature},
 		{method: http.MethodGet, path: base + "/{guid}/usage_summary", handler: a.spaceUsageSummary},
 	}
 }
@@ -428,74 +421,6 @@ func (a *API) deleteSpace(r *http.Request) (*response, error) {
 // foreign-key cascade. Running it again after the space is gone succeeds.
 func (a *API) runSpaceDelete(ctx context.Context, job store.Job) error {
 	return store.DeleteSpace(ctx, a.store.DB(), job.ResourceGUID)
-}
-
-type spaceFeatureJSON struct {
-	Name        string `json:"name"`
-	Description string `json:"description"`
-	Enabled     bool   `json:"enabled"`
-}
-
-func sshFeature() spaceFeatureJSON {
-	return spaceFeatureJSON{Name: spaceFeatureSSH, Description: "Enable SSHing into apps in the space.", Enabled: false}
-}
-
-func (a *API) listSpaceFeatures(r *http.Request) (*response, error) {
-	if err := noQuery(r); err != nil {
-		return nil, err
-	}
-	if _, err := a.visibleSpace(r); err != nil {
-		return nil, err
-	}
-	return ok(map[string]any{"resources": []spaceFeatureJSON{sshFeature()}}), nil
-}
-
-func (a *API) getSpaceFeature(r *http.Request) (*response, error) {
-	if err := noQuery(r); err != nil {
-		return nil, err
-	}
-	if _, err := a.visibleSpace(r); err != nil {
-		return nil, err
-	}
-	if pathParam(r, "name") != spaceFeatureSSH {
-		return nil, apierr.NotFound("Feature")
-	}
-	return ok(sshFeature()), nil
-}
-
-// spaceFeaturePayload is the body of PATCH /v3/spaces/:guid/features/:name.
-type spaceFeaturePayload struct {
-	Enabled *bool `json:"enabled"`
-}
-
-// updateSpaceFeature serves cf disallow-space-ssh, which succeeds, and cf
-// allow-space-ssh, which is a 422 because Ferry has no SSH access to apps.
-func (a *API) updateSpaceFeature(r *http.Request) (*response, error) {
-	ctx := r.Context()
-	if err := noQuery(r); err != nil {
-		return nil, err
-	}
-	var p spaceFeaturePayload
-	if err := decodeBody(r, &p); err != nil {
-		return nil, err
-	}
-	if p.Enabled == nil {
-		return nil, apierr.UnprocessableEntity("Enabled must be a boolean")
-	}
-	space, err := a.visibleSpace(r)
-	if err != nil {
-		return nil, err
-	}
-	if pathParam(r, "name") != spaceFeatureSSH {
-		return nil, apierr.NotFound("Feature")
-	}
-	if _, err := a.authorizeSpaceWrite(ctx, actorOf(r), space, true); err != nil {
-		return nil, err
-	}
-	if *p.Enabled {
-		return nil, apierr.UnprocessableEntity("SSH cannot be enabled: Ferry does not offer SSH access to app instances")
-	}
-	return ok(sshFeature()), nil
 }
 
 func (a *API) spaceUsageSummary(r *http.Request) (*response, error) {

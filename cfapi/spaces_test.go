@@ -436,7 +436,7 @@ func TestSpaceDelete(t *testing.T) {
 	}
 }
 
-func TestSpaceFeaturesAndUsage(t *testing.T) {
+func TestSpaceUsageSummary(t *testing.T) {
 	f := newTenancyFixture(t)
 	env := f.env
 	orgGUID := f.org("acme")
@@ -444,25 +444,6 @@ func TestSpaceFeaturesAndUsage(t *testing.T) {
 	base := "/v3/spaces/" + guid
 	developerGUID, developerToken := env.newUser("developer")
 	f.grant(developerGUID, roleSpaceDeveloper, "", guid)
-	managerGUID, managerToken := env.newUser("manager")
-	f.grant(managerGUID, roleSpaceManager, "", guid)
-
-	ssh := map[string]any{"name": "ssh", "description": "Enable SSHing into apps in the space.", "enabled": false}
-	list := env.do(http.MethodGet, base+"/features", developerToken, nil).expect(http.StatusOK).object()
-	if diff := cmp.Diff(map[string]any{"resources": []any{ssh}}, list); diff != "" {
-		t.Errorf("features (-want +got):\n%s", diff)
-	}
-	one := env.do(http.MethodGet, base+"/features/ssh", developerToken, nil).expect(http.StatusOK).object()
-	if diff := cmp.Diff(ssh, one); diff != "" {
-		t.Errorf("ssh feature (-want +got):\n%s", diff)
-	}
-	assertTenancyError(t, env.do(http.MethodGet, base+"/features/telnet", f.admin, nil), http.StatusNotFound, 10010, "Feature not found")
-
-	env.do(http.MethodPatch, base+"/features/ssh", managerToken, map[string]any{"enabled": false}).expect(http.StatusOK)
-	assertTenancyError(t, env.do(http.MethodPatch, base+"/features/ssh", managerToken, map[string]any{"enabled": true}),
-		http.StatusUnprocessableEntity, 10008, "SSH cannot be enabled: Ferry does not offer SSH access to app instances")
-	assertTenancyError(t, env.do(http.MethodPatch, base+"/features/ssh", developerToken, map[string]any{"enabled": false}),
-		http.StatusForbidden, 10003, "You are not authorized to perform the requested action")
 
 	usage := env.do(http.MethodGet, base+"/usage_summary", developerToken, nil).expect(http.StatusOK).object()
 	want := map[string]any{

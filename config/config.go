@@ -7,9 +7,11 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"math"
 	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -33,6 +35,7 @@ type Config struct {
 	Registry    Registry   `json:"registry"`
 	Kubernetes  Kubernetes `json:"kubernetes"`
 	Staging     Staging    `json:"staging"`
+	Logs        Logs       `json:"logs"`
 	// DataDir holds upload spool files and the resource-match cache.
 	DataDir string `json:"data_dir"`
 }
@@ -81,6 +84,27 @@ type Staging struct {
 	Timeout          Duration          `json:"timeout"`
 }
 
+// Logs configures the in-memory log store and its log-cache read API,
+// which the controller serves.
+type Logs struct {
+	// MaxEntriesPerSource is the number of lines kept per app; older lines
+	// are dropped first.
+	MaxEntriesPerSource int `json:"max_entries_per_source"`
+	// MaxBytesPerSource bounds the payload bytes kept per app.
+	MaxBytesPerSource ByteSize `json:"max_bytes_per_source"`
+	// MaxSources is the number of apps whose lines are kept. A new app
+	// beyond it evicts the app written to least recently.
+	MaxSources int `json:"max_sources"`
+	// ListenAddress, when set, is a host:port where `ferry controller` (and
+	// `ferry serve`, besides its main port) serves the log-cache read API.
+	ListenAddress string `json:"listen_address"`
+	// ExternalURL is the log-cache URL the root document links to. Empty
+	// means external_url, which suits `ferry serve`. With separate `ferry
+	// api` and `ferry controller` processes, set it to the URL that reaches
+	// the controller's logs.listen_address.
+	ExternalURL string `json:"external_url"`
+}
+
 // Builder is one stack's CNB builder.
 type Builder struct {
 	Stack string `json:"stack"`
@@ -116,6 +140,46 @@ type Log struct {
 	Level string `json:"level"`
 	// Format is json or text.
 	Format string `json:"format"`
+}
+
+// ByteSize is a number of bytes, written as an integer or as a string with
+// a binary unit: "4194304", "4096KiB", "4MiB", "1GiB" (or Ki, Mi, Gi).
+type ByteSize int64
+
+// UnmarshalJSON accepts an integer or a size string.
+func (b *ByteSize) UnmarshalJSON(data []byte) error {
+	s := strings.Trim(string(data), `"`)
+	if s == "" || s == "null" {
+		*b = 0
+		return nil
+	}
+	v, err := ParseByteSize(s)
+	if err != nil {
+		return err
+	}
+	*b = v
+	return nil
+}
+
+// ParseByteSize parses an integer number of bytes with an optional binary
+// unit: B, KiB, MiB, GiB, or Ki, Mi, Gi.
+func ParseByteSize(s string) (ByteSize, error) {
+	units := []struct {
+		suffix string
+		factor int64
+	}{{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}, {"Ki", 1 << 10}, {"Mi", 1 << 20}, {"Gi", 1 << 30}, {"B", 1}}
+	number, factor := strings.TrimSpace(s), int64(1)
+	for _, u := range units {
+		if strings.HasSuffix(number, u.suffix) {
+			number, factor = strings.TrimSpace(strings.TrimSuffix(number, u.suffix)), u.factor
+			break
+		}
+	}
+	n, err := strconv.ParseInt(number, 10, 64)
+	if err != nil || n < 0 || n > math.MaxInt64/factor {
+		return 0, fmt.Errorf("invalid size %q: use a number of bytes, optionally with KiB, MiB or GiB, e.g. 4MiB", s)
+	}
+	return ByteSize(n * factor), nil
 }
 
 // Duration is a time.Duration written as a Go duration string ("20m").
@@ -161,6 +225,11 @@ func Default() Config {
 			MemoryMB:     1024,
 			DiskMB:       4096,
 			Timeout:      Duration{15 * time.Minute},
+		},
+		Logs: Logs{
+			MaxEntriesPerSource: 10000,
+			MaxBytesPerSource:   4 << 20,
+			MaxSources:          1000,
 		},
 	}
 }
@@ -220,6 +289,9 @@ func Load(args []string, getenv func(string) string) (Config, error) {
 		cfg.Staging.Builders = builders
 	}
 	override(&cfg.DataDir, "FERRY_DATA_DIR", "")
+	if err := overrideLogs(&cfg.Logs, getenv); err != nil {
+		return Config{}, err
+	}
 	if cfg.Registry.ClusterAddress == "" {
 		cfg.Registry.ClusterAddress = cfg.Registry.Address
 	}
@@ -234,6 +306,42 @@ func Load(args []string, getenv func(string) string) (Config, error) {
 	cfg.ExternalURL = strings.TrimRight(cfg.ExternalURL, "/")
 
 	return cfg, cfg.Validate()
+}
+
+// overrideLogs applies the FERRY_LOGS_* environment variables.
+func overrideLogs(logs *Logs, getenv func(string) string) error {
+	if v := getenv("FERRY_LOGS_LISTEN_ADDRESS"); v != "" {
+		logs.ListenAddress = v
+	}
+	if v := getenv("FERRY_LOGS_EXTERNAL_URL"); v != "" {
+		logs.ExternalURL = v
+	}
+	for _, setting := range []struct {
+		env string
+		dst *int
+	}{
+		{"FERRY_LOGS_MAX_ENTRIES_PER_SOURCE", &logs.MaxEntriesPerSource},
+		{"FERRY_LOGS_MAX_SOURCES", &logs.MaxSources},
+	} {
+		v := getenv(setting.env)
+		if v == "" {
+			continue
+		}
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			return fmt.Errorf("%s %q is invalid: use a positive integer", setting.env, v)
+		}
+		*setting.dst = n
+	}
+	if v := getenv("FERRY_LOGS_MAX_BYTES_PER_SOURCE"); v != "" {
+		size, err := ParseByteSize(v)
+		if err != nil {
+			return fmt.Errorf("FERRY_LOGS_MAX_BYTES_PER_SOURCE: %w", err)
+		}
+		logs.MaxBytesPerSource = size
+	}
+	logs.ExternalURL = strings.TrimRight(logs.ExternalURL, "/")
+	return nil
 }
 
 // parseBuilders reads FERRY_STAGING_BUILDERS: comma-separated stack=image
@@ -285,6 +393,7 @@ func (c Config) Validate() error {
 	default:
 		errs = append(errs, fmt.Errorf("log.level %q is invalid: use debug, info, warn or error", c.Log.Level))
 	}
+	errs = append(errs, c.Logs.validate()...)
 	for i, cl := range c.Auth.Clients {
 		if cl.ID == "" || cl.ID == "cf" {
 			errs = append(errs, fmt.Errorf("auth.clients[%d].id must be set and must not be \"cf\"", i))
@@ -294,4 +403,23 @@ func (c Config) Validate() error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+func (l Logs) validate() []error {
+	var errs []error
+	if l.MaxEntriesPerSource < 1 {
+		errs = append(errs, fmt.Errorf("logs.max_entries_per_source %d is invalid: use at least 1", l.MaxEntriesPerSource))
+	}
+	if l.MaxBytesPerSource < 1 {
+		errs = append(errs, fmt.Errorf("logs.max_bytes_per_source %d is invalid: use at least 1 byte, e.g. 4MiB", l.MaxBytesPerSource))
+	}
+	if l.MaxSources < 1 {
+		errs = append(errs, fmt.Errorf("logs.max_sources %d is invalid: use at least 1", l.MaxSources))
+	}
+	if l.ExternalURL != "" {
+		if u, err := url.Parse(l.ExternalURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			errs = append(errs, fmt.Errorf("logs.external_url %q is invalid: use an absolute http or https URL, or leave it empty", l.ExternalURL))
+		}
+	}
+	return errs
 }

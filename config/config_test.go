@@ -77,3 +77,82 @@ func TestLoadBuildersFromEnv(t *testing.T) {
 		t.Error("entry without image accepted")
 	}
 }
+
+func TestLogsDefaults(t *testing.T) {
+	cfg, err := Load(nil, envOf(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Logs{MaxEntriesPerSource: 10000, MaxBytesPerSource: 4 << 20, MaxSources: 1000}
+	if cfg.Logs != want {
+		t.Errorf("logs = %+v, want %+v", cfg.Logs, want)
+	}
+}
+
+func TestLogsFromFileAndEnv(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "ferry.yaml")
+	os.WriteFile(file, []byte("logs:\n  max_entries_per_source: 500\n  max_bytes_per_source: 2MiB\n  max_sources: 30\n"+
+		"  listen_address: 127.0.0.1:9023\n  external_url: https://logs.example.com/\n"), 0o600)
+
+	cfg, err := Load([]string{"--config", file}, envOf(map[string]string{"FERRY_LOGS_MAX_SOURCES": "40"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Logs{MaxEntriesPerSource: 500, MaxBytesPerSource: 2 << 20, MaxSources: 40,
+		ListenAddress: "127.0.0.1:9023", ExternalURL: "https://logs.example.com"}
+	if cfg.Logs != want {
+		t.Errorf("logs = %+v, want %+v", cfg.Logs, want)
+	}
+}
+
+func TestLogsFromEnv(t *testing.T) {
+	cfg, err := Load(nil, envOf(map[string]string{
+		"FERRY_LOGS_MAX_ENTRIES_PER_SOURCE": "20",
+		"FERRY_LOGS_MAX_BYTES_PER_SOURCE":   "65536",
+		"FERRY_LOGS_MAX_SOURCES":            "3",
+		"FERRY_LOGS_LISTEN_ADDRESS":         "0.0.0.0:9023",
+		"FERRY_LOGS_EXTERNAL_URL":           "http://10.96.0.20:9023",
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Logs{MaxEntriesPerSource: 20, MaxBytesPerSource: 65536, MaxSources: 3,
+		ListenAddress: "0.0.0.0:9023", ExternalURL: "http://10.96.0.20:9023"}
+	if cfg.Logs != want {
+		t.Errorf("logs = %+v, want %+v", cfg.Logs, want)
+	}
+}
+
+func TestLogsRejectsBadSettings(t *testing.T) {
+	for name, env := range map[string]map[string]string{
+		"entries not a number": {"FERRY_LOGS_MAX_ENTRIES_PER_SOURCE": "many"},
+		"zero entries":         {"FERRY_LOGS_MAX_ENTRIES_PER_SOURCE": "0"},
+		"negative sources":     {"FERRY_LOGS_MAX_SOURCES": "-1"},
+		"unknown size unit":    {"FERRY_LOGS_MAX_BYTES_PER_SOURCE": "4TB"},
+		"zero bytes":           {"FERRY_LOGS_MAX_BYTES_PER_SOURCE": "0"},
+		"relative url":         {"FERRY_LOGS_EXTERNAL_URL": "logs.example.com"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			if _, err := Load(nil, envOf(env)); err == nil {
+				t.Fatal("invalid logs setting accepted")
+			}
+		})
+	}
+}
+
+func TestParseByteSize(t *testing.T) {
+	for in, want := range map[string]ByteSize{
+		"0": 0, "4194304": 4 << 20, "512B": 512, "64KiB": 64 << 10, "4MiB": 4 << 20, "1GiB": 1 << 30,
+		"4Mi": 4 << 20, "2 MiB": 2 << 20,
+	} {
+		got, err := ParseByteSize(in)
+		if err != nil || got != want {
+			t.Errorf("ParseByteSize(%q) = %d, %v; want %d", in, got, err, want)
+		}
+	}
+	for _, in := range []string{"", "MiB", "-1", "1.5MiB", "4MB", "9999999999GiB"} {
+		if _, err := ParseByteSize(in); err == nil {
+			t.Errorf("ParseByteSize(%q) accepted", in)
+		}
+	}
+}

@@ -32,8 +32,8 @@ env-clean:
 	@$(FERRY_ENV_SCRIPT) clean
 
 ## e2e: run the end-to-end suite against the local environment (starts it if needed).
-## Packages run one at a time (-p 1): each may run its own Ferry controller, and
-## two controllers on one cluster remove each other's apps and staging Jobs.
+## Packages run one at a time (-p 1) because staging and apps share the node's two
+## cores; each test's Ferry has its own installation name, so it leaves others' objects alone.
 e2e:
 	mkdir -p $(E2E_OUTPUT_DIR)
 	go test -p 1 -tags e2e ./e2e/... -count=1 -timeout 60m -artifacts -outputdir=$(E2E_OUTPUT_DIR) $(E2E_FLAGS)

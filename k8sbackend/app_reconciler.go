@@ -50,6 +50,14 @@ type AppReconcilerOptions struct {
 	// event (see Crash.AuditEvent). A failed call is retried, and a crash
 	// is marked recorded only after a call succeeds. Nil ignores crashes.
 	OnCrash func(context.Context, Crash) error
+	// Spaces is the source of the spaces whose namespaces get quota
+	// objects. Namespaces of spaces missing from it are deleted. Nil uses
+	// Desired when it implements DesiredSpaces, and leaves space
+	// namespaces alone otherwise.
+	Spaces DesiredSpaces
+	// StagingMemoryMB is the staging memory_mb setting, which the
+	// namespaces' LimitRanges must allow. 0 means DefaultStagingMemoryMB.
+	StagingMemoryMB int64
 }
 
 // AppReconciler runs apps. For every app with a current droplet it keeps
@@ -58,7 +66,9 @@ type AppReconcilerOptions struct {
 // scales them to zero while the app is stopped, and removes them when the
 // app or its process goes. It is level-triggered: a resync and informer events on
 // Ferry's objects feed one queue of app GUIDs, and each reconcile compares
-// the whole desired state with the cluster.
+// the whole desired state with the cluster. Given a source of spaces, it
+// also keeps each space namespace's ResourceQuota and LimitRange in line
+// with the space's quotas, and deletes the namespaces of deleted spaces.
 type AppReconciler struct {
 	client   kubernetes.Interface
 	desired  DesiredApps
@@ -76,6 +86,9 @@ type AppReconciler struct {
 	namespaces   corelisters.NamespaceLister
 	synced       []cache.InformerSynced
 	queue        workqueue.TypedRateLimitingInterface[string]
+	// spaces maintains the space namespaces; nil without a source of
+	// spaces.
+	spaces *spaceReconciler
 }
 
 // appObjectSelector selects every object that runs an app of installation;
@@ -114,6 +127,15 @@ func NewAppReconciler(o AppReconcilerOptions) *AppReconciler {
 	r.pods, r.namespaces = podInformer.Lister(), nsInformer.Lister()
 	r.synced = []cache.InformerSynced{stsInformer.Informer().HasSynced, svcInformer.Informer().HasSynced,
 		secretInformer.Informer().HasSynced, podInformer.Informer().HasSynced, nsInformer.Informer().HasSynced}
+	spaces := o.Spaces
+	if spaces == nil {
+		spaces, _ = o.Desired.(DesiredSpaces)
+	}
+	if spaces != nil {
+		var synced []cache.InformerSynced
+		r.spaces, synced = newSpaceReconciler(o, spaces, nsFactory, r.statefulSets, r.logger)
+		r.synced = append(r.synced, synced...)
+	}
 
 	enqueue := cache.ResourceEventHandlerFuncs{
 		AddFunc:    r.enqueueObject,
@@ -197,6 +219,8 @@ func (r *AppReconciler) Run(ctx context.Context, workers int, resync time.Durati
 		return err
 	}
 
+	stopSpaces := r.spaces.startWorker(ctx)
+	defer stopSpaces()
 	workers = max(workers, 1)
 	done := make(chan struct{})
 	for range workers {
@@ -225,8 +249,10 @@ func (r *AppReconciler) Run(ctx context.Context, workers int, resync time.Durati
 	}
 }
 
-// resync enqueues every app with a droplet and every app with objects.
+// resync enqueues every app with a droplet, every app with objects, and a
+// sync of every space namespace.
 func (r *AppReconciler) resync(ctx context.Context) {
+	r.spaces.resync()
 	guids, err := r.desired.DesiredAppGUIDs(ctx)
 	if err != nil && ctx.Err() == nil {
 		r.logger.Error("list apps to reconcile failed", "error", err)

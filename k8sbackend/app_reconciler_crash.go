@@ -36,14 +36,24 @@ type Crash struct {
 	// Reason is the kubelet's termination reason, such as "OOMKilled",
 	// "Error" or "Completed".
 	Reason string
-	At     time.Time
+	// HealthCheckFailure is Cloud Foundry's crash reason, read from the
+	// pod's events, when the kubelet killed the instance because its
+	// startup or liveness probe failed. An example is "Instance became
+	// unhealthy: Liveness probe failed: ...". It is "" for other crashes.
+	HealthCheckFailure string
+	At                 time.Time
 }
 
 // ExitDescription describes the crash as Cloud Foundry's exit_description
-// does, for example "APP/PROC/WEB: Exited with status 137 (out of memory)".
+// does: the failed health check, or the exit status, for example
+// "APP/PROC/WEB: Exited with status 137 (out of memory)", as Diego's
+// executor words it.
 func (c Crash) ExitDescription() string {
+	if c.HealthCheckFailure != "" && c.Reason != reasonOOMKilled {
+		return c.HealthCheckFailure
+	}
 	text := fmt.Sprintf("APP/PROC/%s: Exited with status %d", strings.ToUpper(c.ProcessType), c.ExitStatus)
-	if c.Reason == "OOMKilled" {
+	if c.Reason == reasonOOMKilled {
 		text += " (out of memory)"
 	}
 	return text

@@ -16,9 +16,10 @@ type StoreDesiredApps struct {
 	Store *store.Store
 }
 
-// DesiredApp reads an app, its space and org names, its current droplet and
-// its processes. The reads are not one transaction, so a change between
-// them reaches the cluster in a later reconcile.
+// DesiredApp reads an app, its space and org names, its current droplet,
+// its processes and the running environment variable group. The reads are
+// not one transaction, so a change between them reaches the cluster in a
+// later reconcile.
 func (d StoreDesiredApps) DesiredApp(ctx context.Context, guid string) (AppSpec, error) {
 	all := store.Visibility{All: true}
 	app, err := d.Store.App(ctx, all, guid)
@@ -50,7 +51,26 @@ func (d StoreDesiredApps) DesiredApp(ctx context.Context, guid string) (AppSpec,
 	if err != nil {
 		return AppSpec{}, err
 	}
+	running, err := d.Store.EnvironmentVariableGroup(ctx, store.EnvironmentVariableGroupRunning)
+	if err != nil {
+		return AppSpec{}, err
+	}
+	app.EnvironmentVariables = withGroupEnv(running.Variables, app.EnvironmentVariables)
 	return AppSpecFromStore(app, space.Name, org.Name, droplet, processes)
+}
+
+// withGroupEnv merges an environment variable group's variables and an
+// app's own into a new map. The app's value wins where both set a name, as
+// in Cloud Controller.
+func withGroupEnv(group, app map[string]string) map[string]string {
+	env := make(map[string]string, len(group)+len(app))
+	for name, value := range group {
+		env[name] = value
+	}
+	for name, value := range app {
+		env[name] = value
+	}
+	return env
 }
 
 // DesiredAppGUIDs returns every app with a current droplet, reading all
@@ -94,10 +114,7 @@ func AppSpecFromStore(app store.App, spaceName, orgName string, droplet store.Dr
 		Started:   app.State == store.AppStateStarted,
 		Droplet:   &dropletSpec,
 		Env:       app.EnvironmentVariables,
-		// TODO: use a counter the store bumps on every start once the apps
-		// table has one. Until then a restart replaces the pods only when a
-		// reconcile reads the app stopped in between.
-		Revision: droplet.GUID,
+		Revision:  AppRevision(app),
 		// TODO: fill in the app's routes once routes exist.
 		URIs: nil,
 	}
@@ -121,6 +138,12 @@ func AppSpecFromStore(app store.App, spaceName, orgName string, droplet store.Dr
 	}
 	return spec, nil
 }
+
+// AppRevision returns the revision of an app's latest start: its start
+// count, which goes up on every start and restart. The pod template
+// carries it, so a restart replaces running pods even when nothing else
+// changed.
+func AppRevision(app store.App) string { return fmt.Sprint(app.StartCount) }
 
 func healthCheckFromStore(hc store.HealthCheck) HealthCheck {
 	return HealthCheck{

@@ -7,6 +7,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/uuid"
+	appsv1 "k8s.io/api/apps/v1"
 
 	"github.com/ferrycf/ferry/store"
 	"github.com/ferrycf/ferry/store/pgtest"
@@ -76,7 +77,7 @@ func TestStoreDesiredApps(t *testing.T) {
 		Droplet: &DropletSpec{GUID: droplet.GUID, LifecycleType: store.LifecycleBuildpack, Image: runImage,
 			ProcessTypes: map[string]string{"web": "run", "worker": "work"}},
 		Env:      map[string]string{"GREETING": "hello"},
-		Revision: droplet.GUID,
+		Revision: "1",
 	}
 	for _, p := range processes {
 		want.Processes = append(want.Processes, ProcessSpec{GUID: p.GUID, Type: p.Type, Instances: int32(p.Instances),
@@ -132,4 +133,58 @@ func TestAppSpecFromStoreCommands(t *testing.T) {
 	if got.Started {
 		t.Error("a STOPPED app is started")
 	}
+}
+
+// TestRestartChangesPodTemplate checks which stored changes give the
+// StatefulSet a new pod template, which makes it replace running pods.
+// Only a higher start count does: environment variables reach running
+// instances on their next start, as on Cloud Foundry.
+func TestRestartChangesPodTemplate(t *testing.T) {
+	base := store.App{GUID: runApp, Name: "my-app", SpaceGUID: runSpace, OrgGUID: runOrg, State: store.AppStateStarted,
+		StartCount: 4, EnvironmentVariables: map[string]string{"GREETING": "hello"}}
+	droplet := store.Droplet{GUID: runDroplet, LifecycleType: store.LifecycleBuildpack, Image: runImage,
+		ProcessTypes: map[string]string{"web": "run"}}
+	processes := []store.Process{{GUID: runWeb, Type: "web", Instances: 2, MemoryMB: 256, DiskMB: 1024}}
+
+	for _, tc := range []struct {
+		name         string
+		change       func(*store.App)
+		wantRevision string
+		wantReplaced bool
+		wantReplicas int32
+	}{
+		{"unchanged", func(*store.App) {}, "4", false, 2},
+		{"restart", func(a *store.App) { a.StartCount++ }, "5", true, 2},
+		{"stop", func(a *store.App) { a.State = store.AppStateStopped }, "4", false, 0},
+		{"start after stop", func(a *store.App) { a.StartCount++ }, "5", true, 2},
+		{"environment change", func(a *store.App) { a.EnvironmentVariables = map[string]string{"GREETING": "bye"} }, "4", false, 2},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			changed := base
+			tc.change(&changed)
+			before := statefulSetFromStore(t, base, droplet, processes)
+			after := statefulSetFromStore(t, changed, droplet, processes)
+
+			if got := after.Spec.Template.Labels[LabelRevision]; got != tc.wantRevision {
+				t.Errorf("revision label = %q, want %q", got, tc.wantRevision)
+			}
+			if replaced := !cmp.Equal(before.Spec.Template, after.Spec.Template); replaced != tc.wantReplaced {
+				t.Errorf("pod template changed = %v, want %v", replaced, tc.wantReplaced)
+			}
+			if got := *after.Spec.Replicas; got != tc.wantReplicas {
+				t.Errorf("replicas = %d, want %d", got, tc.wantReplicas)
+			}
+		})
+	}
+}
+
+// statefulSetFromStore translates stored rows into the StatefulSet of the
+// app's first process.
+func statefulSetFromStore(t *testing.T, app store.App, droplet store.Droplet, processes []store.Process) *appsv1.StatefulSet {
+	t.Helper()
+	spec, err := AppSpecFromStore(app, "dev", "acme", droplet, processes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return MakeStatefulSet(spec, spec.Processes[0], runTestWorkload())
 }

@@ -62,11 +62,18 @@ type BuildPlan struct {
 	App       store.App
 	SpaceName string
 	OrgName   string
+	// StagingGroup is the staging environment variable group's variables.
+	// The values are secrets.
+	StagingGroup map[string]string
 	// Buildpacks are the buildpacks to run, in order. Empty runs the
 	// builder's own order, which detects them.
 	Buildpacks []BuildpackRef
 	// RunImage overrides the builder's run image; "" keeps the builder's.
 	RunImage string
+	// PreviousImage is the image of the app's current droplet, pinned by
+	// digest, or "" when the build must not reuse one. The creator restores
+	// layer metadata from it, and the exporter reuses its unchanged layers.
+	PreviousImage string
 }
 
 // stagingLabels are the labels of a build's Job, its pod and its Secret.
@@ -217,9 +224,15 @@ func MakeBuildJob(p BuildPlan, cfg Config) (*batchv1.Job, error) {
 			},
 		},
 	}
+	// The pod's own deadline makes the space's ResourceQuota, which counts
+	// only pods without one, leave staging out. It is later than the
+	// Job's, so a staging timeout still ends the Job with DeadlineExceeded.
+	podDeadline := stagingPodDeadlineFallback
 	if cfg.StagingTimeout > 0 {
 		job.Spec.ActiveDeadlineSeconds = ptr.To(int64(cfg.StagingTimeout.Seconds()))
+		podDeadline = cfg.StagingTimeout + stagingPodDeadlineMargin
 	}
+	job.Spec.Template.Spec.ActiveDeadlineSeconds = ptr.To(int64(podDeadline.Seconds()))
 	if cfg.BuildJobTTL > 0 {
 		job.Spec.TTLSecondsAfterFinished = ptr.To(int32(cfg.BuildJobTTL.Seconds()))
 	}
@@ -266,7 +279,9 @@ func fetchArgs(p BuildPlan, cfg Config) []string {
 
 // creatorArgs are the arguments of the CNB lifecycle creator. The droplet
 // is exported to a tag named after the build, so a rebuild of the same
-// build overwrites its own image and never another build's.
+// build overwrites its own image and never another build's. That tag never
+// names an earlier droplet, so layers are reused only through
+// -previous-image.
 func creatorArgs(p BuildPlan, cfg Config) []string {
 	b := p.Build
 	args := []string{
@@ -281,6 +296,9 @@ func creatorArgs(p BuildPlan, cfg Config) []string {
 	}
 	if p.RunImage != "" {
 		args = append(args, "-run-image="+cfg.ClusterRef(p.RunImage))
+	}
+	if p.PreviousImage != "" {
+		args = append(args, "-previous-image="+cfg.ClusterRef(p.PreviousImage))
 	}
 	if cfg.RegistryInsecure {
 		args = append(args, "-insecure-registry="+cfg.RegistryClusterAddress)
@@ -346,10 +364,14 @@ func MakeStagingEnvSecret(p BuildPlan, job *batchv1.Job, cfg Config) (*corev1.Se
 }
 
 // StagingEnvironment is the environment buildpacks see during staging:
-// the app's variables plus the Cloud Foundry variables a buildpack may
+// the staging group's variables, the app's variables, which override them
+// as in Cloud Controller, and the Cloud Foundry variables a buildpack may
 // read. The values are secrets.
 func StagingEnvironment(p BuildPlan, cfg Config) map[string]string {
 	env := map[string]string{}
+	for k, v := range p.StagingGroup {
+		env[k] = v
+	}
 	for k, v := range p.App.EnvironmentVariables {
 		env[k] = v
 	}

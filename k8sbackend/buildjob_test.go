@@ -3,10 +3,13 @@ package k8sbackend
 import (
 	"encoding/json"
 	"errors"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/uuid"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
@@ -100,6 +103,7 @@ func wantJob() *batchv1.Job {
 				ObjectMeta: metav1.ObjectMeta{Labels: stagingLabelsForTest(), Annotations: annotations},
 				Spec: corev1.PodSpec{
 					RestartPolicy:                 corev1.RestartPolicyNever,
+					ActiveDeadlineSeconds:         ptr.To[int64](960),
 					AutomountServiceAccountToken:  ptr.To(false),
 					EnableServiceLinks:            ptr.To(false),
 					TerminationGracePeriodSeconds: ptr.To[int64](10),
@@ -197,6 +201,39 @@ func TestMakeBuildJob(t *testing.T) {
 			},
 		},
 		{
+			name: "previous droplet image",
+			plan: func(p *BuildPlan) {
+				p.PreviousImage = "127.0.0.1:5000/ferry/droplets/" + testApp + "@sha256:2222222222222222222222222222222222222222222222222222222222222222"
+			},
+			want: func(j *batchv1.Job) {
+				pod := &j.Spec.Template.Spec
+				args := pod.Containers[0].Args
+				pod.Containers[0].Args = append(append(args[:5:5],
+					"-previous-image=10.88.0.1:5000/ferry/droplets/"+testApp+"@sha256:2222222222222222222222222222222222222222222222222222222222222222"),
+					args[5:]...)
+			},
+		},
+		{
+			name: "every creator option",
+			plan: func(p *BuildPlan) {
+				p.Buildpacks = []BuildpackRef{{ID: "ferry/python", Version: "0.1.0"}}
+				p.RunImage = "10.88.0.1:5000/ferry/run:1"
+				p.PreviousImage = "10.88.0.1:5000/ferry/droplets/" + testApp + "@sha256:2222222222222222222222222222222222222222222222222222222222222222"
+			},
+			config: func(c *Config) { c.RegistryInsecure = true },
+			want: func(j *batchv1.Job) {
+				pod := &j.Spec.Template.Spec
+				pod.InitContainers[0].Args = append(pod.InitContainers[0].Args, "--order-file", "/layers/order.toml",
+					"--buildpack", "ferry/python@0.1.0", "--insecure-registry", "10.88.0.1:5000")
+				args := pod.Containers[0].Args
+				pod.Containers[0].Args = append(append(args[:5:5],
+					"-order=/layers/order.toml",
+					"-run-image=10.88.0.1:5000/ferry/run:1",
+					"-previous-image=10.88.0.1:5000/ferry/droplets/"+testApp+"@sha256:2222222222222222222222222222222222222222222222222222222222222222",
+					"-insecure-registry=10.88.0.1:5000"), args[5:]...)
+			},
+		},
+		{
 			name:   "registry credentials",
 			config: func(c *Config) { c.RegistryUsername, c.RegistryPassword = "ferry", "s3cret" },
 			want: func(j *batchv1.Job) {
@@ -219,6 +256,7 @@ func TestMakeBuildJob(t *testing.T) {
 			config: func(c *Config) { c.StagingTimeout, c.BuildJobTTL = 0, 0 },
 			want: func(j *batchv1.Job) {
 				j.Spec.ActiveDeadlineSeconds, j.Spec.TTLSecondsAfterFinished = nil, nil
+				j.Spec.Template.Spec.ActiveDeadlineSeconds = ptr.To[int64](86400)
 			},
 		},
 		{
@@ -443,5 +481,76 @@ func TestConfigFrom(t *testing.T) {
 	if got.RegistryClusterAddress != c.Registry.Address || got.Repository != "ferry" ||
 		got.Builders["ferry-test"] != "b:1" || got.StagingTimeout != 15*time.Minute || got.BuildJobTTL != DefaultBuildJobTTL {
 		t.Errorf("ConfigFrom = %+v", got)
+	}
+}
+
+func TestReusableDropletImage(t *testing.T) {
+	const image = "10.88.0.1:5000/ferry/droplets/" + testApp + "@sha256:2222222222222222222222222222222222222222222222222222222222222222"
+	staged := store.Droplet{State: store.DropletStateStaged, LifecycleType: store.LifecycleBuildpack, Stack: "ferry-test", Image: image}
+	for _, tc := range []struct {
+		name    string
+		droplet func(*store.Droplet)
+		want    string
+	}{
+		{name: "staged buildpack droplet", want: image},
+		{name: "docker droplet", droplet: func(d *store.Droplet) { d.LifecycleType = store.LifecycleDocker }},
+		{name: "other stack", droplet: func(d *store.Droplet) { d.Stack = "cflinuxfs4" }},
+		{name: "failed droplet", droplet: func(d *store.Droplet) { d.State = store.DropletStateFailed }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			d := staged
+			if tc.droplet != nil {
+				tc.droplet(&d)
+			}
+			if got := reusableDropletImage(d, "ferry-test"); got != tc.want {
+				t.Errorf("reusableDropletImage = %q, want %q", got, tc.want)
+			}
+		})
+	}
+}
+
+// TestPlanPreviousImage checks that a build's plan names the app's current
+// droplet image only once the app has a current droplet.
+func TestPlanPreviousImage(t *testing.T) {
+	e := newReconcilerEnv(t)
+	first := e.newBuild()
+
+	plan, err := e.r.plan(e.ctx, first)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if plan.PreviousImage != "" {
+		t.Errorf("previous image of an app without a droplet = %q, want none", plan.PreviousImage)
+	}
+
+	image := e.cfg.DropletRepository(first.AppGUID) + "@sha256:" + strings.Repeat("3", 64)
+	droplet := store.Droplet{GUID: uuid.NewString(), AppGUID: first.AppGUID, PackageGUID: first.PackageGUID,
+		BuildGUID: first.GUID, State: store.DropletStateStaged, LifecycleType: store.LifecycleBuildpack, Image: image,
+		Stack: "ferry-test"}
+	if err := e.store.CompleteBuild(e.ctx, first.GUID, droplet); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := store.SetAppCurrentDroplet(e.ctx, e.store.DB(), first.AppGUID, droplet.GUID); err != nil {
+		t.Fatal(err)
+	}
+	second := first
+	second.GUID = uuid.NewString()
+	if second, err = store.CreateBuild(e.ctx, e.store.DB(), second); err != nil {
+		t.Fatal(err)
+	}
+
+	plan, err = e.r.plan(e.ctx, second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if plan.PreviousImage != image {
+		t.Errorf("previous image = %q, want the current droplet's %q", plan.PreviousImage, image)
+	}
+	job, err := MakeBuildJob(plan, e.cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if args := job.Spec.Template.Spec.Containers[0].Args; !slices.Contains(args, "-previous-image="+image) {
+		t.Errorf("creator arguments %q have no -previous-image=%s", args, image)
 	}
 }

@@ -19,6 +19,13 @@ const (
 	// DefaultUnschedulableTimeout is how long a staging pod may wait for a
 	// node before its build fails.
 	DefaultUnschedulableTimeout = 5 * time.Minute
+
+	// stagingPodDeadlineMargin is how much later than the Job's deadline a
+	// staging pod's own deadline ends it.
+	stagingPodDeadlineMargin = time.Minute
+	// stagingPodDeadlineFallback is a staging pod's deadline when staging
+	// has no timeout.
+	stagingPodDeadlineFallback = 24 * time.Hour
 )
 
 // Config is the deployment's settings for the translation functions,
@@ -48,6 +55,9 @@ type Config struct {
 	BuildpackAliases map[string]string
 	// StagingTimeout bounds a staging Job's run time.
 	StagingTimeout time.Duration
+	// StagingMemoryMB is the configured staging memory, which the space
+	// namespaces' LimitRanges must allow.
+	StagingMemoryMB int64
 	// BuildJobTTL is how long a finished staging Job is kept.
 	BuildJobTTL time.Duration
 	// UnschedulableTimeout is how long a staging pod may stay unscheduled.
@@ -81,6 +91,7 @@ func ConfigFrom(c config.Config) Config {
 		DefaultStack:           c.Staging.DefaultStack,
 		BuildpackAliases:       c.Staging.BuildpackAliases,
 		StagingTimeout:         c.Staging.Timeout.Duration,
+		StagingMemoryMB:        c.Staging.MemoryMB,
 		BuildJobTTL:            DefaultBuildJobTTL,
 		UnschedulableTimeout:   DefaultUnschedulableTimeout,
 		APIURL:                 c.ExternalURL,

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"slices"
+	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -16,6 +18,7 @@ import (
 	"k8s.io/client-go/tools/leaderelection"
 	"k8s.io/client-go/tools/leaderelection/resourcelock"
 
+	"github.com/ferrycf/ferry/logcache"
 	"github.com/ferrycf/ferry/store"
 )
 
@@ -59,6 +62,15 @@ type ControllerOptions struct {
 	Workers  int
 	// Resync defaults to DefaultResync.
 	Resync time.Duration
+	// Logs receives the log lines the controller collects while this
+	// replica leads.
+	Logs logcache.Sink
+	// LogClient, when set, sends the log collector's pods/log requests, so
+	// that its one request per container does not use up Client's
+	// client-side rate limit. Nil uses Client.
+	LogClient kubernetes.Interface
+	// EventRetention bounds the Kubernetes events kept in PostgreSQL.
+	EventRetention EventRetention
 }
 
 func (o *ControllerOptions) setDefaults() {
@@ -142,15 +154,30 @@ func RunController(ctx context.Context, o ControllerOptions) error {
 // reconciler's periodic resync covers notifications that were missed.
 func runReconcilers(ctx context.Context, o ControllerOptions) error {
 	builds := NewBuildReconciler(o.Store, o.Client, o.Images, o.Catalog, o.Config, o.Logger)
+	builds.logs = o.Logs
+	// The crash handler reads the events of crashed pods. Crashes are
+	// handled only after Run starts, when events is set.
+	var events *eventWatcher
 	apps := NewAppReconciler(AppReconcilerOptions{
-		Client:   o.Client,
-		Desired:  StoreDesiredApps{Store: o.Store},
-		Config:   o.Config,
-		Workload: WorkloadConfigFrom(o.Config),
-		Logger:   o.Logger,
+		Client:          o.Client,
+		Desired:         StoreDesiredApps{Store: o.Store},
+		Config:          o.Config,
+		Workload:        WorkloadConfigFrom(o.Config),
+		Logger:          o.Logger,
+		StagingMemoryMB: o.Config.StagingMemoryMB,
 		OnCrash: func(ctx context.Context, c Crash) error {
-			return store.RecordAuditEvent(ctx, o.Store.DB(), c.AuditEvent())
+			c = events.explainCrash(c)
+			if err := store.RecordAuditEvent(ctx, o.Store.DB(), c.AuditEvent()); err != nil {
+				return err
+			}
+			putCrashLogLine(o.Logs, c)
+			return nil
 		},
+	})
+	events = newEventWatcher(eventWatcherOptions{
+		Client: o.Client, Store: o.Store, Logs: o.Logs, Logger: o.Logger, Retention: o.EventRetention,
+		AppPods: apps.pods, StagingPods: builds.pods, StatefulSets: apps.statefulSets, Jobs: builds.jobs,
+		Synced: append(slices.Clone(apps.synced), builds.synced...),
 	})
 
 	if o.DatabaseURL != "" {
@@ -159,9 +186,27 @@ func runReconcilers(ctx context.Context, o ControllerOptions) error {
 	}
 
 	// When one reconciler stops, the other stops too, so the controller
-	// restarts both rather than running half of itself.
+	// restarts both rather than running half of itself. The event watcher
+	// and the log collector only add to them, so they stop with them but
+	// never stop them.
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	var watchers sync.WaitGroup
+	defer watchers.Wait()
+	watchers.Go(func() { events.Run(ctx, 1) })
+	if o.Logs != nil {
+		logClient := o.LogClient
+		if logClient == nil {
+			logClient = o.Client
+		}
+		logs := NewLogCollector(LogCollectorOptions{Client: o.Client, Streamer: ClientLogStreamer{Client: logClient},
+			Sink: o.Logs, Store: o.Store, Installation: o.Config.Installation, Logger: o.Logger})
+		watchers.Go(func() {
+			if err := logs.Run(ctx); err != nil && ctx.Err() == nil {
+				o.Logger.Error("log collector stopped with an error", "error", err)
+			}
+		})
+	}
 	errc := make(chan error, 2)
 	go func() { errc <- builds.Run(ctx, o.Workers, o.Resync) }()
 	go func() { errc <- apps.Run(ctx, o.Workers, o.Resync) }()

@@ -99,11 +99,16 @@ type InstanceQuery struct {
 	MemoryMB     int64
 	DiskMB       int64
 	LogRateLimit int64
+	// Revision is the app's AppRevision. A pod of another revision is
+	// being replaced by a restart and is reported STARTING, so the cf CLI
+	// waits for the new instance. "" skips this check.
+	Revision string
 }
 
 // ProcessInstances returns the state of every desired instance of a
 // process from its StatefulSet, which may be nil, and its pods. Indexes
-// without a pod are DOWN. When the StatefulSet carries a start error, every
+// without a pod are DOWN, and indexes whose pod is of another revision
+// than q's are STARTING. When the StatefulSet carries a start error, every
 // instance is CRASHED with that error as details, so the cf CLI stops
 // waiting and shows why.
 func ProcessInstances(q InstanceQuery, sts *appsv1.StatefulSet, pods []*corev1.Pod) []InstanceStatus {
@@ -134,6 +139,8 @@ func ProcessInstances(q InstanceQuery, sts *appsv1.StatefulSet, pods []*corev1.P
 			status.State, status.Details = InstanceCrashed, startErr
 		case pod == nil:
 			status.State = InstanceDown
+		case q.Revision != "" && pod.Labels[LabelRevision] != labelValue(q.Revision):
+			status.State = InstanceStarting
 		default:
 			status.State, status.Since, status.Details = podState(pod)
 			status.InstanceGUID, status.Host, status.InternalIP = string(pod.UID), pod.Status.HostIP, pod.Status.PodIP
@@ -243,43 +250,57 @@ type InstanceTracker struct {
 	statefulSets appslisters.StatefulSetLister
 	pods         corelisters.PodLister
 	synced       []cache.InformerSynced
+	// eventFactory watches Warning events, which explain instances that
+	// do not run. Nothing waits for its cache, so until it fills,
+	// instances are explained by their pods alone.
+	eventFactory informers.SharedInformerFactory
+	events       cache.Indexer
 }
 
 // NewInstanceTracker returns a tracker whose informers watch only the
-// StatefulSets and pods that carry the app labels of installation. Call
-// Start before using it.
+// StatefulSets and pods that carry the app labels of installation, and
+// the Warning events of the cluster. Call Start before using it.
 func NewInstanceTracker(client kubernetes.Interface, installation string) *InstanceTracker {
 	selector := appObjectSelector(installation).String()
 	factory := informers.NewSharedInformerFactoryWithOptions(client, informerResync,
 		informers.WithTweakListOptions(func(lo *metav1.ListOptions) { lo.LabelSelector = selector }))
 	stsInformer := factory.Apps().V1().StatefulSets()
 	podInformer := factory.Core().V1().Pods()
+	eventFactory := newWarningEventFactory(client)
+	eventInformer := eventFactory.Core().V1().Events().Informer()
+	// AddIndexers fails only on an informer that has started.
+	_ = eventInformer.AddIndexers(cache.Indexers{involvedObjectIndex: indexByInvolvedObject})
 	return &InstanceTracker{
 		client:       client,
 		factory:      factory,
 		statefulSets: stsInformer.Lister(),
 		pods:         podInformer.Lister(),
 		synced:       []cache.InformerSynced{stsInformer.Informer().HasSynced, podInformer.Informer().HasSynced},
+		eventFactory: eventFactory,
+		events:       eventInformer.GetIndexer(),
 	}
 }
 
 // Start starts the informers, which run until ctx ends, and waits until
-// their caches are filled.
+// the caches of StatefulSets and pods are filled.
 func (t *InstanceTracker) Start(ctx context.Context) error {
 	t.factory.Start(ctx.Done())
-	if !cache.WaitForCacheSync(ctx.Done(), t.synced...) {
-		return fmt.Errorf("instance tracker: informer caches did not sync: %w", context.Cause(ctx))
-	}
+	t.eventFactory.Start(ctx.Done())
 	go func() {
 		<-ctx.Done()
 		t.factory.Shutdown()
+		t.eventFactory.Shutdown()
 	}()
+	if !cache.WaitForCacheSync(ctx.Done(), t.synced...) {
+		return fmt.Errorf("instance tracker: informer caches did not sync: %w", context.Cause(ctx))
+	}
 	return nil
 }
 
 // ProcessInstances returns the state of every desired instance of the
 // process q names. Call it only for started apps: a stopped app has no
-// instances.
+// instances. Warning events explain instances that a failed probe killed
+// and instances whose pods could not be created.
 func (t *InstanceTracker) ProcessInstances(q InstanceQuery) ([]InstanceStatus, error) {
 	namespace := SpaceNamespace(q.SpaceGUID)
 	sts, err := t.statefulSets.StatefulSets(namespace).Get(ProcessWorkloadName(q.ProcessGUID))
@@ -292,7 +313,11 @@ func (t *InstanceTracker) ProcessInstances(q InstanceQuery) ([]InstanceStatus, e
 	if err != nil {
 		return nil, err
 	}
-	return ProcessInstances(q, sts, pods), nil
+	statuses := ProcessInstances(q, sts, pods)
+	explainInstances(statuses, q, pods, func(kind, name string) []*corev1.Event {
+		return eventsAbout(t.events, namespace, kind, name)
+	}, time.Now())
+	return statuses, nil
 }
 
 // RestartInstance deletes the pod of one instance; its StatefulSet starts

@@ -210,6 +210,44 @@ func TestProcessInstances(t *testing.T) {
 	}
 }
 
+// TestProcessInstancesDuringRestart checks that a pod of an earlier start
+// does not count as a running instance of the app's latest start, so the
+// cf CLI waits for the pods a restart creates.
+func TestProcessInstancesDuringRestart(t *testing.T) {
+	started := instancesNow.Add(-time.Minute)
+	withRevision := func(pod *corev1.Pod, revision string) *corev1.Pod {
+		pod.Labels[LabelRevision] = revision
+		return pod
+	}
+	pods := []*corev1.Pod{
+		withRevision(instancePod(0, runningStatus(true, started, 0)), "4"),
+		withRevision(instancePod(1, runningStatus(true, started, 0)), "5"),
+		instancePod(2, runningStatus(true, started, 0)),
+	}
+	q := InstanceQuery{SpaceGUID: runSpace, ProcessGUID: runWeb, Instances: 3}
+
+	for _, tc := range []struct {
+		revision string
+		want     []string
+	}{
+		{revision: "5", want: []string{InstanceStarting, InstanceRunning, InstanceStarting}},
+		{revision: "4", want: []string{InstanceRunning, InstanceStarting, InstanceStarting}},
+		{revision: "", want: []string{InstanceRunning, InstanceRunning, InstanceRunning}},
+	} {
+		q.Revision = tc.revision
+		var got []string
+		for _, s := range ProcessInstances(q, nil, pods) {
+			got = append(got, s.State)
+			if s.State == InstanceStarting && s.InstanceGUID != "" {
+				t.Errorf("revision %q: instance %d of an earlier start reports pod %s", tc.revision, s.Index, s.InstanceGUID)
+			}
+		}
+		if diff := cmp.Diff(tc.want, got); diff != "" {
+			t.Errorf("revision %q: states mismatch (-want +got):\n%s", tc.revision, diff)
+		}
+	}
+}
+
 func TestProcessInstancesWithoutInstances(t *testing.T) {
 	got := ProcessInstances(InstanceQuery{ProcessGUID: runWeb}, nil, []*corev1.Pod{instancePod(0, runningStatus(true, instancesNow, 0))})
 	if len(got) != 0 {

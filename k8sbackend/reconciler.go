@@ -21,6 +21,7 @@ import (
 	"k8s.io/client-go/util/workqueue"
 	"k8s.io/utils/ptr"
 
+	"github.com/ferrycf/ferry/logcache"
 	"github.com/ferrycf/ferry/store"
 )
 
@@ -44,6 +45,8 @@ type BuildReconciler struct {
 	cfg     Config
 	logger  *slog.Logger
 	now     func() time.Time
+	// logs receives Ferry's own staging lines. Nil puts none.
+	logs logcache.Sink
 
 	factory informers.SharedInformerFactory
 	jobs    batchlisters.JobLister
@@ -206,6 +209,9 @@ func (r *BuildReconciler) Reconcile(ctx context.Context, guid string) (time.Dura
 		return 0, err
 	}
 	outcome := StagingOutcome(job, pods, r.now(), r.cfg)
+	if wait := r.stagingLogsPending(job, outcome); wait > 0 {
+		return wait, nil
+	}
 	switch outcome.Kind {
 	case StagingSucceeded:
 		return 0, r.complete(ctx, build)
@@ -250,6 +256,7 @@ func (r *BuildReconciler) startStaging(ctx context.Context, build store.Build) e
 	}
 	r.logger.Info("staging started", "build_guid", build.GUID, "app_guid", build.AppGUID, "job", created.Name,
 		"namespace", created.Namespace)
+	r.putStagingLine(build, "Staging started for build "+build.GUID)
 	return r.createEnvSecretOrStop(ctx, build, plan, created)
 }
 
@@ -286,7 +293,14 @@ func (r *BuildReconciler) plan(ctx context.Context, build store.Build) (BuildPla
 	if err != nil {
 		return BuildPlan{}, err
 	}
-	plan := BuildPlan{Build: build, App: app, SpaceName: space.Name, OrgName: org.Name}
+	group, err := r.store.EnvironmentVariableGroup(ctx, store.EnvironmentVariableGroupStaging)
+	if err != nil {
+		return BuildPlan{}, err
+	}
+	plan := BuildPlan{Build: build, App: app, SpaceName: space.Name, OrgName: org.Name, StagingGroup: group.Variables}
+	if plan.PreviousImage, err = r.previousImage(ctx, app, build); err != nil {
+		return BuildPlan{}, err
+	}
 	if len(build.Buildpacks) == 0 {
 		return plan, nil
 	}
@@ -298,6 +312,34 @@ func (r *BuildReconciler) plan(ctx context.Context, build store.Build) (BuildPla
 		return BuildPlan{}, err
 	}
 	return plan, nil
+}
+
+// previousImage returns the image of the app's current droplet when the
+// build may reuse its layers, and "" when the app has no such droplet.
+func (r *BuildReconciler) previousImage(ctx context.Context, app store.App, build store.Build) (string, error) {
+	if app.DropletGUID == "" {
+		return "", nil
+	}
+	droplet, err := r.store.CurrentDroplet(ctx, store.Visibility{All: true}, app.GUID)
+	if errors.Is(err, store.ErrNotFound) {
+		// The current droplet was unset or deleted after the app was read.
+		return "", nil
+	}
+	if err != nil {
+		return "", err
+	}
+	return reusableDropletImage(droplet, r.cfg.Stack(build.Stack)), nil
+}
+
+// reusableDropletImage returns the image of a staged buildpack droplet of
+// stack, and "" for any other droplet. A docker droplet's image is the
+// user's own and has no buildpack layers, and layers built on another
+// stack's images may not run on this stack's run image.
+func reusableDropletImage(d store.Droplet, stack string) string {
+	if d.LifecycleType != store.LifecycleBuildpack || d.State != store.DropletStateStaged || d.Stack != stack {
+		return ""
+	}
+	return d.Image
 }
 
 // failOnPlanError fails the build when err is one a retry cannot fix, and
@@ -527,6 +569,7 @@ func (r *BuildReconciler) complete(ctx context.Context, build store.Build) error
 	}
 	r.logger.Info("staging succeeded", "build_guid", build.GUID, "app_guid", build.AppGUID, "droplet_guid", droplet.GUID,
 		"image", droplet.Image)
+	r.putStagingLine(build, "Staging complete")
 	return r.deleteEnvSecret(ctx, build)
 }
 
@@ -553,6 +596,7 @@ func (r *BuildReconciler) fail(ctx context.Context, build store.Build, errText s
 		return err
 	}
 	r.logger.Info("staging failed", "build_guid", build.GUID, "app_guid", build.AppGUID, "error", errText)
+	r.putStagingLine(build, "Staging failed: "+errText)
 	return r.deleteEnvSecret(ctx, build)
 }
 

@@ -58,9 +58,15 @@ func makePodSpec(app AppSpec, proc ProcessSpec, cfg WorkloadConfig) (corev1.PodS
 		TerminationMessagePolicy: corev1.TerminationMessageFallbackToLogsOnError,
 	}
 	pod := corev1.PodSpec{
-		Containers:                    []corev1.Container{container},
-		AutomountServiceAccountToken:  ptr.To(false),
-		EnableServiceLinks:            ptr.To(false),
+		Containers:                   []corev1.Container{container},
+		AutomountServiceAccountToken: ptr.To(false),
+		EnableServiceLinks:           ptr.To(false),
+		// With a shared process namespace the pause container is PID 1, so
+		// the app's process gets SIGTERM with the default action and stops
+		// at once, as on Cloud Foundry. As PID 1 itself, an app without a
+		// SIGTERM handler (a shell, python, httpd) would be killed only
+		// after the grace period.
+		ShareProcessNamespace:         ptr.To(true),
 		TerminationGracePeriodSeconds: ptr.To[int64](terminationGracePeriod),
 		SecurityContext:               podSecurity,
 		TopologySpreadConstraints:     spreadConstraints(proc),

@@ -172,6 +172,7 @@ func wantWebStatefulSet() *appsv1.StatefulSet {
 					}},
 					AutomountServiceAccountToken:  ptr.To(false),
 					EnableServiceLinks:            ptr.To(false),
+					ShareProcessNamespace:         ptr.To(true),
 					TerminationGracePeriodSeconds: ptr.To[int64](10),
 					SecurityContext: &corev1.PodSecurityContext{
 						RunAsNonRoot:   ptr.To(true),

@@ -116,10 +116,14 @@ type ProcessFilter struct {
 	LabelSelector     LabelSelector
 }
 
-// processColumns reads a process (p) with its app (a), the app's space (s)
-// and the app's current droplet (d), which may be missing.
+// processColumns reads a process (p) with its app (a), the app's space (s),
+// and the command the app's current droplet defines for the process type,
+// or an empty string without a droplet. A subquery reads the command, so a
+// list looks up the droplets of its own rows by key instead of joining every
+// droplet.
 const processColumns = `p.guid, p.app_guid, a.space_guid, s.organization_guid,
-	COALESCE(d.process_types ->> p.type, ''), p.type, p.command, p.instances, p.memory_in_mb, p.disk_in_mb,
+	COALESCE((SELECT d.process_types ->> p.type FROM droplets d WHERE d.guid = a.current_droplet_guid), ''),
+	p.type, p.command, p.instances, p.memory_in_mb, p.disk_in_mb,
 	p.log_rate_limit_in_bytes_per_second, COALESCE(p.cpu_millicores, 0),
 	p.health_check_type, COALESCE(p.health_check_endpoint, ''), COALESCE(p.health_check_timeout, 0),
 	COALESCE(p.health_check_invocation_timeout, 0), COALESCE(p.health_check_interval, 0),
@@ -127,10 +131,8 @@ const processColumns = `p.guid, p.app_guid, a.space_guid, s.organization_guid,
 	COALESCE(p.readiness_health_check_invocation_timeout, 0), COALESCE(p.readiness_health_check_interval, 0),
 	p.version, p.labels, p.annotations, p.created_at, p.updated_at`
 
-// processJoins joins a process table aliased p to its app, space and
-// current droplet.
-const processJoins = ` JOIN apps a ON a.guid = p.app_guid JOIN spaces s ON s.guid = a.space_guid
-	LEFT JOIN droplets d ON d.guid = a.current_droplet_guid`
+// processJoins joins a process table aliased p to its app and space.
+const processJoins = ` JOIN apps a ON a.guid = p.app_guid JOIN spaces s ON s.guid = a.space_guid`
 
 const processFrom = ` FROM processes p` + processJoins
 
@@ -141,25 +143,41 @@ var processOrder = map[string]string{
 
 // scanProcess scans processColumns followed by extra destinations.
 func scanProcess(row interface{ Scan(...any) error }, extra ...any) (Process, error) {
-	var p Process
-	var command sql.NullString
-	var labels, annotations []byte
-	dest := append([]any{&p.GUID, &p.AppGUID, &p.SpaceGUID, &p.OrgGUID, &p.DetectedCommand, &p.Type, &command,
+	var r processRow
+	if err := row.Scan(append(r.destinations(), extra...)...); err != nil {
+		return Process{}, mapError(err)
+	}
+	return r.process()
+}
+
+// processRow receives the processColumns of one row.
+type processRow struct {
+	p                   Process
+	command             sql.NullString
+	labels, annotations []byte
+}
+
+// destinations returns the Scan destinations of processColumns.
+func (r *processRow) destinations() []any {
+	p := &r.p
+	return []any{&p.GUID, &p.AppGUID, &p.SpaceGUID, &p.OrgGUID, &p.DetectedCommand, &p.Type, &r.command,
 		&p.Instances, &p.MemoryMB, &p.DiskMB, &p.LogRateLimit, &p.CPUMillicores,
 		&p.HealthCheck.Type, &p.HealthCheck.Endpoint, &p.HealthCheck.Timeout, &p.HealthCheck.InvocationTimeout,
 		&p.HealthCheck.Interval, &p.Readiness.Type, &p.Readiness.Endpoint, &p.Readiness.InvocationTimeout,
-		&p.Readiness.Interval, &p.Version, &labels, &annotations, &p.CreatedAt, &p.UpdatedAt}, extra...)
-	if err := row.Scan(dest...); err != nil {
-		return Process{}, mapError(err)
-	}
-	if command.Valid {
-		p.Command = &command.String
+		&p.Readiness.Interval, &p.Version, &r.labels, &r.annotations, &p.CreatedAt, &p.UpdatedAt}
+}
+
+// process decodes the scanned row.
+func (r *processRow) process() (Process, error) {
+	p := r.p
+	if r.command.Valid {
+		p.Command = &r.command.String
 	}
 	var err error
-	if p.Labels, err = jsonMap(labels); err != nil {
+	if p.Labels, err = jsonMap(r.labels); err != nil {
 		return Process{}, err
 	}
-	if p.Annotations, err = jsonMap(annotations); err != nil {
+	if p.Annotations, err = jsonMap(r.annotations); err != nil {
 		return Process{}, err
 	}
 	return p, nil
@@ -312,8 +330,8 @@ func SaveProcess(ctx context.Context, q querier, p Process, patch MetadataPatch)
 // ErrNotFound otherwise.
 func (s *Store) Process(ctx context.Context, vis Visibility, guid string) (Process, error) {
 	a := args{guid}
-	row := s.db.QueryRowContext(ctx, `SELECT `+processColumns+processFrom+`
-		WHERE p.guid = $1 AND `+vis.spaceCondition("a.space_guid", &a), a...)
+	row := s.preparedRow(ctx, `SELECT `+processColumns+processFrom+`
+		WHERE p.guid = $1 AND `+vis.spaceRowCondition("a.space_guid", "s.organization_guid", &a), a...)
 	p, err := scanProcess(row)
 	if err != nil {
 		return Process{}, fmt.Errorf("process %s: %w", guid, err)
@@ -321,12 +339,31 @@ func (s *Store) Process(ctx context.Context, vis Visibility, guid string) (Proce
 	return p, nil
 }
 
+// ProcessWithApp returns the process guid and its app if vis may see the
+// app's space, and ErrNotFound otherwise. It costs one query where Process
+// and App cost two, for the endpoints the cf CLI calls once per process.
+func (s *Store) ProcessWithApp(ctx context.Context, vis Visibility, guid string) (Process, App, error) {
+	a := args{guid}
+	row := s.preparedRow(ctx, `SELECT `+appColumns+`, `+processColumns+processFrom+`
+		WHERE p.guid = $1 AND `+vis.spaceRowCondition("a.space_guid", "s.organization_guid", &a), a...)
+	var r processRow
+	app, err := scanApp(row, r.destinations()...)
+	if err != nil {
+		return Process{}, App{}, fmt.Errorf("process %s: %w", guid, err)
+	}
+	p, err := r.process()
+	if err != nil {
+		return Process{}, App{}, fmt.Errorf("process %s: %w", guid, err)
+	}
+	return p, app, nil
+}
+
 // ProcessByType returns the process of type processType of the app
 // appGUID if vis may see the app's space, and ErrNotFound otherwise.
 func (s *Store) ProcessByType(ctx context.Context, vis Visibility, appGUID, processType string) (Process, error) {
 	a := args{appGUID, processType}
-	row := s.db.QueryRowContext(ctx, `SELECT `+processColumns+processFrom+`
-		WHERE p.app_guid = $1 AND p.type = $2 AND `+vis.spaceCondition("a.space_guid", &a), a...)
+	row := s.preparedRow(ctx, `SELECT `+processColumns+processFrom+`
+		WHERE p.app_guid = $1 AND p.type = $2 AND `+vis.spaceRowCondition("a.space_guid", "s.organization_guid", &a), a...)
 	p, err := scanProcess(row)
 	if err != nil {
 		return Process{}, fmt.Errorf("process %s of app %s: %w", processType, appGUID, err)
@@ -382,7 +419,15 @@ func (s *Store) Processes(ctx context.Context, f ProcessFilter, page Page, vis V
 	}
 
 	from := processFrom + ` WHERE ` + strings.Join(where, " AND ")
-	rows, err := s.db.QueryContext(ctx, `SELECT `+processColumns+`, `+listTotal(vis, from)+from+
+	totalColumn := listTotal(vis, from)
+	if f.AppGUIDs != nil || f.SpaceGUIDs != nil {
+		// No index returns these processes in page order, so every page
+		// sorts all of them and the window function counts them in the
+		// same pass, where a scalar count would run the joins again. The
+		// cf CLI pages through both filters in cf apps.
+		totalColumn = "COUNT(*) OVER ()"
+	}
+	rows, err := s.db.QueryContext(ctx, `SELECT `+processColumns+`, `+totalColumn+from+
 		page.orderBy(processOrder, "p.guid")+page.limitOffset(), a...)
 	if err != nil {
 		return nil, 0, fmt.Errorf("list processes: %w", mapError(err))

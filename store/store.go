@@ -10,6 +10,7 @@ import (
 	"embed"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/lib/pq"
@@ -53,6 +54,8 @@ func IsUnique(err error, constraint string) bool {
 // Store is the handle the rest of Ferry uses for PostgreSQL.
 type Store struct {
 	db *sql.DB
+	// statements holds the statements preparedRow prepared, by query text.
+	statements sync.Map
 }
 
 // Open connects to PostgreSQL at url (a lib/pq URL or DSN) and checks the
@@ -80,6 +83,42 @@ func (s *Store) DB() *sql.DB { return s.db }
 
 // Close closes the pool.
 func (s *Store) Close() error { return s.db.Close() }
+
+// preparedRow runs a query that returns at most one row through a
+// statement prepared once per query text, which PostgreSQL parses and
+// plans once per connection. An unprepared query is parsed and planned on
+// every call, and for a lookup by primary key that joins a few tables that
+// costs several times the execution. Only queries with a fixed text may use
+// it, because every text stays prepared until the pool closes.
+func (s *Store) preparedRow(ctx context.Context, query string, args ...any) interface{ Scan(...any) error } {
+	stmt, err := s.statement(ctx, query)
+	if err != nil {
+		return errorRow{err: fmt.Errorf("prepare statement: %w", err)}
+	}
+	return stmt.QueryRowContext(ctx, args...)
+}
+
+// statement returns the prepared statement of query, preparing it on first
+// use. database/sql prepares it again on each connection that runs it.
+func (s *Store) statement(ctx context.Context, query string) (*sql.Stmt, error) {
+	if stmt, ok := s.statements.Load(query); ok {
+		return stmt.(*sql.Stmt), nil
+	}
+	stmt, err := s.db.PrepareContext(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	if existing, loaded := s.statements.LoadOrStore(query, stmt); loaded {
+		stmt.Close()
+		return existing.(*sql.Stmt), nil
+	}
+	return stmt, nil
+}
+
+// errorRow is a row whose Scan returns err.
+type errorRow struct{ err error }
+
+func (r errorRow) Scan(...any) error { return r.err }
 
 // Migrate applies every embedded migration not yet applied. Concurrent
 // callers are serialised by a PostgreSQL advisory lock, so several API

@@ -137,7 +137,7 @@ func (s *Store) RevokeAccessToken(ctx context.Context, jti string, expiresAt tim
 // primary-key lookup, made for every authenticated request.
 func (s *Store) AccessTokenRevoked(ctx context.Context, jti string) (bool, error) {
 	var revoked bool
-	err := s.db.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM revoked_tokens WHERE jti = $1)`, jti).Scan(&revoked)
+	err := s.preparedRow(ctx, `SELECT EXISTS (SELECT 1 FROM revoked_tokens WHERE jti = $1)`, jti).Scan(&revoked)
 	if err != nil {
 		return false, fmt.Errorf("check token revocation: %w", mapError(err))
 	}

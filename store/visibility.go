@@ -56,6 +56,23 @@ func (v Visibility) spaceCondition(col string, a *args) string {
 		WHERE r.user_guid = ` + u + ` AND r.type = 'organization_manager')`
 }
 
+// spaceRowCondition is spaceCondition for a query that reads one row:
+// spaceCol and orgCol are the row's space and organization guids. It looks
+// up the actor's roles in that space and organization by index, where
+// spaceCondition collects every space the actor can see, which costs more
+// than the row once the actor has hundreds of roles. The lookups are scalar
+// subqueries because PostgreSQL may hash an EXISTS subquery, which again
+// reads every role of the actor.
+func (v Visibility) spaceRowCondition(spaceCol, orgCol string, a *args) string {
+	if v.All {
+		return "TRUE"
+	}
+	u := a.add(v.UserGUID)
+	return `COALESCE((SELECT true FROM roles WHERE space_guid = ` + spaceCol + ` AND user_guid = ` + u + ` LIMIT 1),
+		(SELECT true FROM roles WHERE organization_guid = ` + orgCol + ` AND user_guid = ` + u + `
+			AND type = 'organization_manager' LIMIT 1), false)`
+}
+
 // RoleSet is the role types one user holds in one org and, optionally, one
 // of its spaces.
 type RoleSet struct {

@@ -27,6 +27,20 @@ const adminPasswordFile = "admin-password"
 // the very first start, and bootstraps the admin user. Tokens therefore
 // survive restarts and are valid on every replica.
 func setUpAuth(ctx context.Context, cfg config.Config, st *store.Store, logger *slog.Logger, stdout io.Writer) (*auth.Service, error) {
+	service, err := newAuthService(ctx, cfg, st, logger)
+	if err != nil {
+		return nil, err
+	}
+	if err := bootstrapAdmin(ctx, cfg.Admin, st, service, logger, stdout); err != nil {
+		return nil, err
+	}
+	return service, nil
+}
+
+// newAuthService returns the token service with the stored signing key,
+// creating the key on the very first start. The controller uses it alone
+// to verify the tokens of log-cache reads.
+func newAuthService(ctx context.Context, cfg config.Config, st *store.Store, logger *slog.Logger) (*auth.Service, error) {
 	key, kid, err := loadSigningKey(ctx, st, logger)
 	if err != nil {
 		return nil, err
@@ -36,18 +50,13 @@ func setUpAuth(ctx context.Context, cfg config.Config, st *store.Store, logger *
 	for _, c := range cfg.Auth.Clients {
 		clients = append(clients, auth.Client{ID: c.ID, Secret: c.Secret, Scopes: c.Scopes})
 	}
-	service := auth.NewService(key, kid, auth.Config{
+	return auth.NewService(key, kid, auth.Config{
 		Issuer:          cfg.ExternalURL + "/oauth/token",
 		AccessTokenTTL:  cfg.Auth.AccessTokenTTL.Duration,
 		RefreshTokenTTL: cfg.Auth.RefreshTokenTTL.Duration,
 		Clients:         clients,
 		Revocations:     st,
-	})
-
-	if err := bootstrapAdmin(ctx, cfg.Admin, st, service, logger, stdout); err != nil {
-		return nil, err
-	}
-	return service, nil
+	}), nil
 }
 
 // loadSigningKey returns the active signing key, generating and storing one

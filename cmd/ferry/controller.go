@@ -16,6 +16,7 @@ import (
 	"github.com/ferrycf/ferry/cfapi"
 	"github.com/ferrycf/ferry/config"
 	"github.com/ferrycf/ferry/k8sbackend"
+	"github.com/ferrycf/ferry/logcache"
 	"github.com/ferrycf/ferry/registry"
 	"github.com/ferrycf/ferry/store"
 )
@@ -29,6 +30,21 @@ func kubernetesConfigured(cfg config.Config) bool {
 // kubernetesClient builds a clientset from the configured kubeconfig, or
 // from the pod's service account when none is set.
 func kubernetesClient(cfg config.Config) (kubernetes.Interface, error) {
+	return kubernetesClientWithLimits(cfg, 0, 0)
+}
+
+// Request limits of the log collector's client. It opens one log stream
+// per container, about two per container when a new leader starts, so
+// client-go's default of 5 requests a second would keep a busy cluster's
+// logs, and the reconcilers sharing that limit, waiting for minutes.
+const (
+	logClientQPS   = 50
+	logClientBurst = 100
+)
+
+// kubernetesClientWithLimits is kubernetesClient with client-go's request
+// rate limit set to qps and burst; zero keeps client-go's defaults.
+func kubernetesClientWithLimits(cfg config.Config, qps float32, burst int) (kubernetes.Interface, error) {
 	var restConfig *rest.Config
 	var err error
 	if cfg.Kubernetes.Kubeconfig != "" {
@@ -40,6 +56,7 @@ func kubernetesClient(cfg config.Config) (kubernetes.Interface, error) {
 		return nil, fmt.Errorf("kubernetes client configuration (kubernetes.kubeconfig or KUBECONFIG): %w", err)
 	}
 	restConfig.UserAgent = "ferry/" + version
+	restConfig.QPS, restConfig.Burst = qps, burst
 	client, err := kubernetes.NewForConfig(restConfig)
 	if err != nil {
 		return nil, fmt.Errorf("kubernetes client: %w", err)
@@ -104,9 +121,14 @@ func (d dockerStager) DockerDroplet(ctx context.Context, pkg store.Package, b st
 }
 
 // runController runs the controller until ctx ends: `ferry controller`,
-// and the controller half of `ferry serve`.
-func runController(ctx context.Context, cfg config.Config, st *store.Store, logger *slog.Logger) error {
+// and the controller half of `ferry serve`. The log lines it collects go
+// to logs.
+func runController(ctx context.Context, cfg config.Config, st *store.Store, logger *slog.Logger, logs logcache.Sink) error {
 	client, err := kubernetesClient(cfg)
+	if err != nil {
+		return err
+	}
+	logClient, err := kubernetesClientWithLimits(cfg, logClientQPS, logClientBurst)
 	if err != nil {
 		return err
 	}
@@ -120,6 +142,8 @@ func runController(ctx context.Context, cfg config.Config, st *store.Store, logg
 		Config:      k8sbackend.ConfigFrom(cfg),
 		Logger:      logger,
 		DatabaseURL: cfg.DatabaseURL,
+		Logs:        logs,
+		LogClient:   logClient,
 	})
 	if err != nil && !errors.Is(err, context.Canceled) {
 		return err
@@ -130,14 +154,14 @@ func runController(ctx context.Context, cfg config.Config, st *store.Store, logg
 // startController runs the controller beside the API in `ferry serve`
 // when a cluster is configured, restarting it after a failure, because
 // the API keeps serving either way.
-func startController(ctx context.Context, cfg config.Config, st *store.Store, logger *slog.Logger) {
+func startController(ctx context.Context, cfg config.Config, st *store.Store, logger *slog.Logger, logs logcache.Sink) {
 	if !kubernetesConfigured(cfg) {
 		logger.Warn("no Kubernetes configuration: builds stay STAGING until a controller runs; set KUBECONFIG")
 		return
 	}
 	go func() {
 		for ctx.Err() == nil {
-			if err := runController(ctx, cfg, st, logger); err != nil {
+			if err := runController(ctx, cfg, st, logger, logs); err != nil {
 				logger.Error("controller failed, restarting in 10s", "error", err)
 			}
 			select {

@@ -19,7 +19,7 @@ type instanceAdapter struct{ tracker *k8sbackend.InstanceTracker }
 func (a instanceAdapter) Instances(ctx context.Context, app store.App, p store.Process) ([]cfapi.InstanceStatus, error) {
 	got, err := a.tracker.ProcessInstances(k8sbackend.InstanceQuery{
 		SpaceGUID: app.SpaceGUID, ProcessGUID: p.GUID, Instances: p.Instances,
-		MemoryMB: p.MemoryMB, DiskMB: p.DiskMB, LogRateLimit: p.LogRateLimit,
+		MemoryMB: p.MemoryMB, DiskMB: p.DiskMB, LogRateLimit: p.LogRateLimit, Revision: k8sbackend.AppRevision(app),
 	})
 	if err != nil {
 		return nil, err

@@ -25,6 +25,7 @@ import (
 	"github.com/ferrycf/ferry/cfapi"
 	"github.com/ferrycf/ferry/config"
 	"github.com/ferrycf/ferry/jobs"
+	"github.com/ferrycf/ferry/logcache"
 	"github.com/ferrycf/ferry/registry"
 	"github.com/ferrycf/ferry/store"
 )
@@ -97,12 +98,14 @@ func run(args []string, stdout, stderr io.Writer) error {
 		return nil
 	}
 	if cmd == "controller" {
-		return runController(ctx, cfg, st, logger)
+		return runControllerCommand(ctx, cfg, st, logger)
 	}
+	var logs *logcache.Store
 	if cmd == "serve" {
-		startController(ctx, cfg, st, logger)
+		logs = newLogStore(cfg)
+		startController(ctx, cfg, st, logger, logs)
 	}
-	return serveAPI(ctx, cfg, st, logger, stdout)
+	return serveAPI(ctx, cfg, st, logger, stdout, logs)
 }
 
 // openStore connects to PostgreSQL, retrying for a while so Ferry can start
@@ -126,7 +129,10 @@ func openStore(ctx context.Context, url string, logger *slog.Logger) (*store.Sto
 	}
 }
 
-func serveAPI(ctx context.Context, cfg config.Config, st *store.Store, logger *slog.Logger, stdout io.Writer) error {
+// serveAPI serves the API until ctx ends. With logs (`ferry serve`) it also
+// serves the log-cache read API over them, on the same listener and on
+// logs.listen_address when that is set.
+func serveAPI(ctx context.Context, cfg config.Config, st *store.Store, logger *slog.Logger, stdout io.Writer, logs *logcache.Store) error {
 	authService, err := setUpAuth(ctx, cfg, st, logger, stdout)
 	if err != nil {
 		return err
@@ -138,14 +144,19 @@ func serveAPI(ctx context.Context, cfg config.Config, st *store.Store, logger *s
 	instances, restarter := runtimeBackends(ctx, cfg, logger)
 	api := cfapi.New(st, authService, runner, logger, cfapi.Config{ExternalURL: cfg.ExternalURL, Staging: cfg.Staging,
 		Registry: images, DataDir: cfg.DataDir, Builders: builders, Docker: docker,
-		Instances: instances, Restarter: restarter})
+		Instances: instances, Restarter: restarter, LogCacheURL: cfg.Logs.ExternalURL})
+
+	handler, err := addLogCache(ctx, cfg, api.Handler(), logs, authService, st, logger)
+	if err != nil {
+		return err
+	}
 
 	listener, err := net.Listen("tcp", cfg.ListenAddress)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.ListenAddress, err)
 	}
 	srv := &http.Server{
-		Handler:           api.Handler(),
+		Handler:           handler,
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 	}
