@@ -187,7 +187,10 @@ func MakeBuildJob(p BuildPlan, cfg Config) (*batchv1.Job, error) {
 			ImagePullPolicy: corev1.PullIfNotPresent,
 			Command:         []string{creatorPath},
 			Args:            creatorArgs(p, cfg),
-			Env:             append([]corev1.EnvVar{{Name: "CNB_PLATFORM_API", Value: CNBPlatformAPI}}, registryEnv(cfg)...),
+			// CNB_NO_COLOR keeps ANSI colour codes out of the staging lines
+			// the cf CLI prints.
+			Env: append([]corev1.EnvVar{{Name: "CNB_PLATFORM_API", Value: CNBPlatformAPI}, {Name: "CNB_NO_COLOR", Value: "true"}},
+				registryEnv(cfg)...),
 			Resources:       resources,
 			SecurityContext: restrictedContainer(false),
 			VolumeMounts: append([]corev1.VolumeMount{

@@ -144,7 +144,7 @@ func wantJob() *batchv1.Job {
 							"-log-level=info",
 							"10.88.0.1:5000/ferry/droplets/" + testApp + ":" + testBuild,
 						},
-						Env:             []corev1.EnvVar{{Name: "CNB_PLATFORM_API", Value: "0.14"}},
+						Env:             []corev1.EnvVar{{Name: "CNB_PLATFORM_API", Value: "0.14"}, {Name: "CNB_NO_COLOR", Value: "true"}},
 						Resources:       resources,
 						ImagePullPolicy: corev1.PullIfNotPresent,
 						SecurityContext: &corev1.SecurityContext{

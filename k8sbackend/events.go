@@ -176,11 +176,11 @@ func kubeEventRecord(ev *corev1.Event, s eventSubject) store.KubeEvent {
 // stderr.
 func eventLine(ev *corev1.Event, s eventSubject, at time.Time) logcache.Envelope {
 	sourceType, instance := logcache.SourceTypeCell, ""
-	if s.staging() {
-		sourceType = logcache.SourceTypeStaging
-	}
 	if s.Index >= 0 {
 		instance = strconv.Itoa(s.Index)
+	}
+	if s.staging() {
+		sourceType, instance = logcache.SourceTypeStaging, stagingInstanceID
 	}
 	return logcache.Envelope{
 		Timestamp:  at.UnixNano(),

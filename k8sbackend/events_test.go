@@ -139,8 +139,8 @@ func TestEventLine(t *testing.T) {
 	}
 
 	got = eventLine(ev, eventSubject{AppGUID: runApp, BuildGUID: "build-1", Index: -1}, at)
-	if got.SourceType != logcache.SourceTypeStaging || got.InstanceID != "" {
-		t.Errorf("staging line = source type %q, instance %q; want STG and no instance", got.SourceType, got.InstanceID)
+	if got.SourceType != logcache.SourceTypeStaging || got.InstanceID != "0" {
+		t.Errorf("staging line = source type %q, instance %q; want STG and instance 0", got.SourceType, got.InstanceID)
 	}
 }
 

@@ -257,8 +257,8 @@ func TestEventWatcherOnAPIServer(t *testing.T) {
 		ev := e.createEvent(podRef(created), "Failed", `Failed to pull image "builder": not found`, 1, time.Now())
 		e.waitFor("the staging line", func() bool { return len(e.sink.withPayload("Failed to pull image")) == 1 })
 		line := e.sink.withPayload("Failed to pull image")[0]
-		if line.SourceType != logcache.SourceTypeStaging || line.InstanceID != "" || line.SourceID != app.GUID {
-			t.Errorf("staging line = %+v, want an STG line of the app without an instance", line)
+		if line.SourceType != logcache.SourceTypeStaging || line.InstanceID != "0" || line.SourceID != app.GUID {
+			t.Errorf("staging line = %+v, want an STG line of the app with instance 0", line)
 		}
 		if row := e.storedEvent(app.GUID, string(ev.UID), 1); row.BuildGUID != build || row.ProcessGUID != "" {
 			t.Errorf("stored staging event = %+v, want build %s and no process", row, build)

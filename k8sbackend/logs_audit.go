@@ -110,8 +110,8 @@ func auditLogLine(ev store.AuditEvent) (logLine, bool) {
 	if text == "" || ev.TargetType != "app" {
 		return logLine{}, false
 	}
-	return logLine{at: ev.CreatedAt, source: logSource{SourceID: ev.TargetGUID}, sourceType: logcache.SourceTypeAPI,
-		payload: []byte(text)}, true
+	return logLine{at: ev.CreatedAt, source: logSource{SourceID: ev.TargetGUID, InstanceID: apiInstanceID},
+		sourceType: logcache.SourceTypeAPI, payload: []byte(text)}, true
 }
 
 // auditLogText words an app audit event as Cloud Controller's API lines

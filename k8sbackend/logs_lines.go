@@ -12,11 +12,21 @@ import (
 	"github.com/ferrycf/ferry/store"
 )
 
+// Instance IDs of the lines that belong to no app instance. Cloud Foundry
+// tags staging lines with the staging task's instance 0 and API lines with
+// the index of the Cloud Controller that wrote them, so the cf CLI prints
+// them as [STG/0] and [API/0].
+const (
+	stagingInstanceID = "0"
+	apiInstanceID     = "0"
+)
+
 // logSource is where the lines of one pod go.
 type logSource struct {
 	// SourceID is the app GUID.
 	SourceID string
-	// InstanceID is the instance index of an app pod, "" for staging.
+	// InstanceID is the instance index of an app pod, or stagingInstanceID
+	// for a staging pod.
 	InstanceID string
 	// SourceType is the type of the containers' output lines.
 	SourceType string
@@ -35,7 +45,8 @@ func podLogSourceOf(pod *corev1.Pod, installation string) (logSource, bool) {
 	}
 	switch pod.Labels[LabelComponent] {
 	case ComponentStaging:
-		return logSource{SourceID: appGUID, SourceType: logcache.SourceTypeStaging, Staging: true, RateLimit: -1}, true
+		return logSource{SourceID: appGUID, InstanceID: stagingInstanceID, SourceType: logcache.SourceTypeStaging,
+			Staging: true, RateLimit: -1}, true
 	case ComponentApp:
 		processType := pod.Annotations[AnnotationProcessType]
 		if processType == "" {
@@ -158,6 +169,7 @@ func (r *BuildReconciler) putStagingLine(build store.Build, text string) {
 	r.logs.Put(logcache.Envelope{
 		Timestamp:  r.now().UnixNano(),
 		SourceID:   build.AppGUID,
+		InstanceID: stagingInstanceID,
 		SourceType: logcache.SourceTypeStaging,
 		Stream:     logcache.StreamOut,
 		Payload:    []byte(text),

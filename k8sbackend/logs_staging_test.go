@@ -45,8 +45,8 @@ func TestReconcileWaitsForStagingLogs(t *testing.T) {
 		t.Errorf("build state after the grace = %s, want FAILED", got)
 	}
 	want := []string{
-		"STG/ Staging started for build " + b.GUID,
-		"STG/ Staging failed: " + errNoAppDetected,
+		"STG/0 Staging started for build " + b.GUID,
+		"STG/0 Staging failed: " + errNoAppDetected,
 	}
 	if diff := cmp.Diff(want, sink.lines(b.AppGUID)); diff != "" {
 		t.Errorf("staging lines (-want +got):\n%s", diff)
@@ -85,7 +85,7 @@ func TestRunControllerCollectsLogs(t *testing.T) {
 
 	// The staging line comes from the build reconciler, the API line from
 	// the collector's audit event tail.
-	want := []string{"STG/ Staging started for build " + b.GUID, "API/ Starting app with guid " + b.AppGUID}
+	want := []string{"STG/0 Staging started for build " + b.GUID, "API/0 Starting app with guid " + b.AppGUID}
 	err := store.RecordAuditEvent(e.ctx, e.store.DB(), store.AuditEvent{Type: "audit.app.start", TargetGUID: b.AppGUID,
 		TargetType: "app", TargetName: "web", ActorGUID: "user-1", ActorType: "user", ActorName: "alice"})
 	if err != nil {

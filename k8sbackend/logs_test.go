@@ -76,7 +76,7 @@ func TestLogCollectorFollowsStagingPod(t *testing.T) {
 	e.kubelet.exit(build)
 
 	got := e.waitForLines(logTestApp, 6)
-	if got[0] != "STG/ Cell node-1 creating container for instance uid-build-1" {
+	if got[0] != "STG/0 Cell node-1 creating container for instance uid-build-1" {
 		t.Errorf("first line = %q, want the cell line", got[0])
 	}
 	// The two containers are read at once, so only the order within each
@@ -89,10 +89,10 @@ func TestLogCollectorFollowsStagingPod(t *testing.T) {
 			buildLines = append(buildLines, line)
 		}
 	}
-	if diff := cmp.Diff([]string{"STG/ fetching package", "STG/ Exit status 0"}, fetchLines); diff != "" {
+	if diff := cmp.Diff([]string{"STG/0 fetching package", "STG/0 Exit status 0"}, fetchLines); diff != "" {
 		t.Errorf("fetch container lines (-want +got):\n%s", diff)
 	}
-	if diff := cmp.Diff([]string{"STG/ ===> DETECTING", "STG/ ===> BUILDING", "STG/ Exit status 51"}, buildLines); diff != "" {
+	if diff := cmp.Diff([]string{"STG/0 ===> DETECTING", "STG/0 ===> BUILDING", "STG/0 Exit status 51"}, buildLines); diff != "" {
 		t.Errorf("build container lines (-want +got):\n%s", diff)
 	}
 }
@@ -334,7 +334,7 @@ func TestLogCollectorBackfillsExistingPods(t *testing.T) {
 	e.start(func(o *LogCollectorOptions) { o.BackfillLines = 2 })
 	e.kubelet.write(web1, e.line(500, "e"))
 	want := []string{
-		"STG/ built",
+		"STG/0 built",
 		"APP/PROC/WEB/0 a",
 		"APP/PROC/WEB/1 b",
 		"APP/PROC/WEB/0 c",
@@ -446,7 +446,7 @@ func TestPodLogSource(t *testing.T) {
 		{name: "app", pod: app, ok: true,
 			want: logSource{SourceID: logTestApp, InstanceID: "3", SourceType: "APP/PROC/WORKER", RateLimit: -1}},
 		{name: "staging", pod: stagingPod("build-1"), ok: true,
-			want: logSource{SourceID: logTestApp, SourceType: "STG", Staging: true, RateLimit: -1}},
+			want: logSource{SourceID: logTestApp, InstanceID: "0", SourceType: "STG", Staging: true, RateLimit: -1}},
 		{name: "other installation", pod: foreign},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -518,9 +518,9 @@ func TestLogCollectorPutsAPILines(t *testing.T) {
 	recordAppEvent(t, st, "audit.app.start", now.Add(3*time.Millisecond), nil)
 
 	want := []string{
-		`API/ Updated app with guid ` + logTestApp + ` ({"environment_variables":"PRIVATE DATA HIDDEN","name":"web"})`,
-		`API/ Scaling process: "web"`,
-		`API/ Starting app with guid ` + logTestApp,
+		`API/0 Updated app with guid ` + logTestApp + ` ({"environment_variables":"PRIVATE DATA HIDDEN","name":"web"})`,
+		`API/0 Scaling process: "web"`,
+		`API/0 Starting app with guid ` + logTestApp,
 	}
 	if diff := cmp.Diff(want, e.waitForLines(logTestApp, len(want))); diff != "" {
 		t.Errorf("lines (-want +got):\n%s", diff)
@@ -543,9 +543,9 @@ func TestLogCollectorBackfillMergesAuditEvents(t *testing.T) {
 	recordAppEvent(t, st, "audit.app.stop", time.Now(), nil)
 	want := []string{
 		"APP/PROC/WEB/0 before the restart",
-		"API/ Restarted app with guid " + logTestApp,
+		"API/0 Restarted app with guid " + logTestApp,
 		"APP/PROC/WEB/0 after the restart",
-		"API/ Stopping app with guid " + logTestApp,
+		"API/0 Stopping app with guid " + logTestApp,
 	}
 	if diff := cmp.Diff(want, e.waitForLines(logTestApp, len(want))); diff != "" {
 		t.Errorf("lines (-want +got):\n%s", diff)
