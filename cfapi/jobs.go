@@ -21,6 +21,8 @@ func (a *API) registerJobs() {
 		a.packageJobs(),
 		a.manifestJobs(),
 		a.dropletJobs(),
+		a.domainJobs(),
+		a.routeJobs(),
 	} {
 		for op, fn := range group {
 			a.jobs.Handle(op, fn)

@@ -382,14 +382,13 @@ func (a *API) organizationUsageSummary(r *http.Request) (*response, error) {
 	}), nil
 }
 
-// organizationDomainsSpec accepts the filters of Cloud Controller's domain
-// list, so clients that send them get an empty list rather than a 400.
-var organizationDomainsSpec = listSpec{
-	filters: []string{"guids", "names", "organization_guids", "label_selector"},
-	orderBy: []string{"created_at", "updated_at"},
-}
+// organizationDomainsSpec is domainListSpec: the organization's domains
+// take the filters of the domain list.
+var organizationDomainsSpec = domainListSpec
 
-// organizationDomains serves GET /v3/organizations/:guid/domains.
+// organizationDomains serves GET /v3/organizations/:guid/domains: the
+// shared domains, the organization's private domains and the private
+// domains shared with it, as far as the actor may see them.
 func (a *API) organizationDomains(r *http.Request) (*response, error) {
 	if err := requireRead(actorOf(r)); err != nil {
 		return nil, err
@@ -398,19 +397,14 @@ func (a *API) organizationDomains(r *http.Request) (*response, error) {
 	if err != nil {
 		return nil, err
 	}
-	if _, err := labelSelectorOf(q); err != nil {
-		return nil, err
-	}
-	_, err = a.store.Organization(r.Context(), pathParam(r, "guid"), visibility(r))
+	org, err := a.store.Organization(r.Context(), pathParam(r, "guid"), visibility(r))
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, apierr.NotFound("Organization")
 	}
 	if err != nil {
 		return nil, err
 	}
-	// TODO: list the shared domains and the organization's private domains
-	// once domains are stored; until then there are none.
-	return ok(a.list(r, q.page, 0, []any{})), nil
+	return a.organizationDomainList(r, q, org.GUID)
 }
 
 // organizationDefaultDomain serves GET /v3/organizations/:guid/domains/default.
@@ -418,8 +412,7 @@ func (a *API) organizationDefaultDomain(r *http.Request) (*response, error) {
 	if _, err := a.visibleOrganization(r); err != nil {
 		return nil, err
 	}
-	// TODO: return the first shared domain once domains are stored.
-	return nil, apierr.NotFound("Domain")
+	return a.organizationDefaultDomainOf(r)
 }
 
 type isolationSegmentRelationshipJSON struct {
