@@ -10,6 +10,7 @@ import (
 	"github.com/ferrycf/ferry/jobs"
 	"github.com/ferrycf/ferry/registry"
 	"github.com/ferrycf/ferry/store"
+	"github.com/ferrycf/ferry/tlscert"
 )
 
 // Config is the HTTP layer's view of its deployment: URLs, staging, the
@@ -47,6 +48,10 @@ type Config struct {
 	// document links to. Empty means ExternalURL, where `ferry serve`
 	// serves it.
 	LogCacheURL string
+	// CertificateSealer encrypts the private keys of uploaded TLS
+	// certificates for storage. Without it, uploading and rotating
+	// certificates fail with CF-ServiceUnavailable.
+	CertificateSealer *tlscert.Sealer
 }
 
 // API serves the Cloud Foundry and UAA endpoints.
@@ -64,6 +69,7 @@ type API struct {
 	instances   InstanceReporter
 	restarter   InstanceRestarter
 	logCacheURL string
+	sealer      *tlscert.Sealer
 }
 
 // New returns the API and registers its async operations with runner.
@@ -82,6 +88,7 @@ func New(st *store.Store, authService *auth.Service, runner *jobs.Runner, logger
 		instances:   cfg.Instances,
 		restarter:   cfg.Restarter,
 		logCacheURL: strings.TrimRight(cfg.LogCacheURL, "/"),
+		sealer:      cfg.CertificateSealer,
 	}
 	a.registerJobs()
 	return a

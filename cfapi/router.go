@@ -34,7 +34,9 @@ func (a *API) Handler() http.Handler {
 		a.jobRoutes(),
 		a.auditEventRoutes(),
 		a.isolationSegmentRoutes(),
+		a.domainRoutes(),
 		a.routeRoutes(),
+		a.routerGroupRoutes(),
 		a.deploymentRoutes(),
 		a.appRoutes(),
 		a.packageRoutes(),
@@ -46,6 +48,7 @@ func (a *API) Handler() http.Handler {
 		a.environmentVariableGroupRoutes(),
 		a.appUsageEventRoutes(),
 		a.spaceFeatureRoutes(),
+		a.certificateRoutes(),
 	} {
 		for _, rt := range group {
 			h := a.serve(rt.handler)

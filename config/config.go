@@ -4,6 +4,7 @@
 package config
 
 import (
+	"encoding/base64"
 	"errors"
 	"flag"
 	"fmt"
@@ -36,6 +37,7 @@ type Config struct {
 	Kubernetes  Kubernetes `json:"kubernetes"`
 	Staging     Staging    `json:"staging"`
 	Logs        Logs       `json:"logs"`
+	Routing     Routing    `json:"routing"`
 	// DataDir holds upload spool files and the resource-match cache.
 	DataDir string `json:"data_dir"`
 }
@@ -103,6 +105,28 @@ type Logs struct {
 	// api` and `ferry controller` processes, set it to the URL that reaches
 	// the controller's logs.listen_address.
 	ExternalURL string `json:"external_url"`
+}
+
+// Routing configures domains, routes and their TLS certificates.
+type Routing struct {
+	// CertificateKey is the base64 encoding of the 32-byte key that
+	// encrypts the private keys of uploaded TLS certificates in the
+	// database. Empty means a key generated on first start and kept in
+	// the file certificate-key under data_dir, which suits one machine
+	// only: API replicas must share one configured key.
+	CertificateKey string `json:"certificate_key"`
+	// DefaultDomain is the shared domain created on start when no domain
+	// of that name exists. Every organization reports the oldest shared
+	// HTTP domain, normally this one, as its default domain.
+	DefaultDomain string `json:"default_domain"`
+	// InternalDomain is the internal shared domain created on start when no
+	// domain of that name exists, for routes that only apps in the cluster
+	// reach.
+	InternalDomain string `json:"internal_domain"`
+	// TCPReservablePorts are the ports of the default-tcp router group that
+	// TCP routes may use: ports and ranges separated by commas, such as
+	// "1024-1033,2000". It is applied on every start.
+	TCPReservablePorts string `json:"tcp_reservable_ports"`
 }
 
 // Builder is one stack's CNB builder.
@@ -231,6 +255,11 @@ func Default() Config {
 			MaxBytesPerSource:   4 << 20,
 			MaxSources:          1000,
 		},
+		Routing: Routing{
+			DefaultDomain:      "apps.ferry.test",
+			InternalDomain:     "apps.internal",
+			TCPReservablePorts: "1024-1033",
+		},
 	}
 }
 
@@ -289,6 +318,7 @@ func Load(args []string, getenv func(string) string) (Config, error) {
 		cfg.Staging.Builders = builders
 	}
 	override(&cfg.DataDir, "FERRY_DATA_DIR", "")
+	override(&cfg.Routing.CertificateKey, "FERRY_CERTIFICATE_KEY", "")
 	if err := overrideLogs(&cfg.Logs, getenv); err != nil {
 		return Config{}, err
 	}
@@ -394,6 +424,10 @@ func (c Config) Validate() error {
 		errs = append(errs, fmt.Errorf("log.level %q is invalid: use debug, info, warn or error", c.Log.Level))
 	}
 	errs = append(errs, c.Logs.validate()...)
+	if err := validateCertificateKey(c.Routing.CertificateKey); err != nil {
+		errs = append(errs, err)
+	}
+	errs = append(errs, c.Routing.validate()...)
 	for i, cl := range c.Auth.Clients {
 		if cl.ID == "" || cl.ID == "cf" {
 			errs = append(errs, fmt.Errorf("auth.clients[%d].id must be set and must not be \"cf\"", i))
@@ -422,4 +456,17 @@ func (l Logs) validate() []error {
 		}
 	}
 	return errs
+}
+
+// validateCertificateKey checks the form of routing.certificate_key. The
+// message never contains the value, which is a secret.
+func validateCertificateKey(key string) error {
+	if key == "" {
+		return nil
+	}
+	raw, err := base64.StdEncoding.DecodeString(strings.TrimSpace(key))
+	if err != nil || len(raw) != 32 {
+		return errors.New("routing.certificate_key is invalid: use 32 random bytes in standard base64, e.g. the output of `openssl rand -base64 32`")
+	}
+	return nil
 }

@@ -3,6 +3,7 @@ package config
 import (
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 )
@@ -154,5 +155,39 @@ func TestParseByteSize(t *testing.T) {
 		if _, err := ParseByteSize(in); err == nil {
 			t.Errorf("ParseByteSize(%q) accepted", in)
 		}
+	}
+}
+
+func TestCertificateKeyFromEnv(t *testing.T) {
+	key := "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=" // bytes 0 to 31
+	cfg, err := Load(nil, envOf(map[string]string{"FERRY_CERTIFICATE_KEY": key}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Routing.CertificateKey != key {
+		t.Errorf("routing.certificate_key not taken from FERRY_CERTIFICATE_KEY")
+	}
+}
+
+func TestCertificateKeyInvalid(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		key  string
+	}{
+		{"not base64", "not-base64-at-all!"},
+		{"16 bytes", "AAECAwQFBgcICQoLDA0ODw=="},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := Load(nil, envOf(map[string]string{"FERRY_CERTIFICATE_KEY": tc.key}))
+			if err == nil {
+				t.Fatal("invalid certificate key accepted")
+			}
+			if strings.Contains(err.Error(), tc.key) {
+				t.Errorf("error %q contains the key", err)
+			}
+			if !strings.Contains(err.Error(), "routing.certificate_key") {
+				t.Errorf("error %q does not name routing.certificate_key", err)
+			}
+		})
 	}
 }

@@ -28,6 +28,7 @@ import (
 	"github.com/ferrycf/ferry/logcache"
 	"github.com/ferrycf/ferry/registry"
 	"github.com/ferrycf/ferry/store"
+	"github.com/ferrycf/ferry/tlscert"
 )
 
 // version is set at build time with -ldflags "-X main.version=…".
@@ -97,6 +98,9 @@ func run(args []string, stdout, stderr io.Writer) error {
 		logger.Info("migrations applied")
 		return nil
 	}
+	if err := st.EnsureDefaultRouting(ctx, cfg.Routing.DefaultDomain, cfg.Routing.InternalDomain, cfg.Routing.TCPReservablePorts); err != nil {
+		return err
+	}
 	if cmd == "controller" {
 		return runControllerCommand(ctx, cfg, st, logger)
 	}
@@ -142,9 +146,16 @@ func serveAPI(ctx context.Context, cfg config.Config, st *store.Store, logger *s
 	images := registry.New(cfg.Registry)
 	builders, docker := stagingBackends(cfg, images, logger)
 	instances, restarter := runtimeBackends(ctx, cfg, logger)
+	sealer, keyPath, generated, err := tlscert.LoadSealer(cfg.Routing.CertificateKey, cfg.DataDir)
+	if err != nil {
+		return fmt.Errorf("certificate key: %w", err)
+	}
+	if generated {
+		logger.Info("certificate key generated; API replicas must share one key in routing.certificate_key", "path", keyPath)
+	}
 	api := cfapi.New(st, authService, runner, logger, cfapi.Config{ExternalURL: cfg.ExternalURL, Staging: cfg.Staging,
 		Registry: images, DataDir: cfg.DataDir, Builders: builders, Docker: docker,
-		Instances: instances, Restarter: restarter, LogCacheURL: cfg.Logs.ExternalURL})
+		Instances: instances, Restarter: restarter, LogCacheURL: cfg.Logs.ExternalURL, CertificateSealer: sealer})
 
 	handler, err := addLogCache(ctx, cfg, api.Handler(), logs, authService, st, logger)
 	if err != nil {
