@@ -209,6 +209,8 @@ func (a *API) listApps(r *http.Request) (*response, error) {
 		return nil, err
 	}
 
+	// The app JSON has no environment variables.
+	filter.OmitEnvironment = true
 	apps, total, err := a.store.Apps(ctx, filter, q.page, visibility(r))
 	if err != nil {
 		return nil, err

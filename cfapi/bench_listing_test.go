@@ -112,8 +112,8 @@ func newListingEnv(t testing.TB, dbURL string) *testEnv {
 }
 
 // memoryInstances reports every desired instance of a process as RUNNING
-// with one usage sample, computed in memory. It stands in for the cluster,
-// so the figures exclude the time the Kubernetes API takes to answer.
+// with one usage sample, computed in memory. It replaces the cluster, so
+// the figures leave out the time the Kubernetes API takes to respond.
 type memoryInstances struct{ since time.Time }
 
 func (m memoryInstances) Instances(_ context.Context, _ store.App, p store.Process) ([]InstanceStatus, error) {
@@ -283,10 +283,12 @@ func (c *cliClient) getBody(target string) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
+
 	req.Header.Set("Accept", "application/json")
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("User-Agent", "cf/8.9.1 (go1.26.8; amd64 linux)")
 	req.Header.Set("Authorization", "bearer "+c.token)
+
 	c.requests++
 	start := time.Now()
 	resp, err := c.http.Do(req)
@@ -302,6 +304,7 @@ func (c *cliClient) getBody(target string) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
+
 	if resp.StatusCode != http.StatusOK {
 		return nil, fmt.Errorf("GET %s: status %d: %s", target, resp.StatusCode, body)
 	}
@@ -390,7 +393,7 @@ type appsSummary struct {
 }
 
 // cfApps sends the requests of `cf apps` for spaceGUID and summarises the
-// answers. Below API 3.211.0 the cf CLI reads processes by app_guids and
+// responses. Below API 3.211.0 the cf CLI reads processes by app_guids and
 // then each process's stats; from 3.211.0 on it reads the space's
 // processes with embed=process_instances. Both versions end by reading
 // the apps' routes.
@@ -529,10 +532,10 @@ func (s *sequenceStats) report(b *testing.B) {
 
 // cpuClock reads the CPU time of this test process, which runs both the
 // client and the API, and of the backends of the PostgreSQL server that the
-// store uses. On a machine shared with other work, CPU time per iteration
-// stays put where wall-clock time grows with the load. The PostgreSQL share
-// comes from /proc, and is zero where /proc or the server's pid file cannot
-// be read.
+// store uses. On a machine shared with other work, wall-clock time grows
+// with the load, and CPU time per iteration grows far less. The PostgreSQL
+// share comes from /proc, and is zero where /proc or the server's pid file
+// cannot be read.
 type cpuClock struct{ postmaster int }
 
 func newCPUClock(b *testing.B, st *store.Store) cpuClock {

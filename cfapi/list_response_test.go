@@ -36,6 +36,7 @@ func TestWriteListMatchesMarshal(t *testing.T) {
 		{"empty included", listJSON{Pagination: pagination, Resources: []item{}, Included: map[string]any{}}},
 		{"larger than the buffer", listJSON{Pagination: pagination, Resources: many}},
 		{"pointer receiver marshaler", listJSON{Pagination: pagination, Resources: []pointerMarshaler{{"a"}, {"b"}}}},
+		{"apps through appendJSON", listJSON{Pagination: pagination, Resources: appJSONSamples()}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -259,7 +259,7 @@ func (a *API) embeddedInstances(ctx context.Context, r *http.Request, processes 
 	}
 	slices.Sort(appGUIDs)
 	appGUIDs = slices.Compact(appGUIDs)
-	apps, _, err := a.store.Apps(ctx, store.AppFilter{CommonFilter: store.CommonFilter{GUIDs: appGUIDs}},
+	apps, _, err := a.store.Apps(ctx, store.AppFilter{CommonFilter: store.CommonFilter{GUIDs: appGUIDs}, OmitEnvironment: true},
 		store.Page{Number: 1, PerPage: len(appGUIDs)}, visibility(r))
 	if err != nil {
 		return nil, err

@@ -80,7 +80,7 @@ func withGroupEnv(group, app map[string]string) map[string]string {
 func (d StoreDesiredApps) DesiredAppGUIDs(ctx context.Context) ([]string, error) {
 	var guids []string
 	for page := 1; ; page++ {
-		apps, total, err := d.Store.Apps(ctx, store.AppFilter{}, store.Page{Number: page, PerPage: appsPageSize},
+		apps, total, err := d.Store.Apps(ctx, store.AppFilter{OmitEnvironment: true}, store.Page{Number: page, PerPage: appsPageSize},
 			store.Visibility{All: true})
 		if err != nil {
 			return nil, err

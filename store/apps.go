@@ -76,6 +76,10 @@ type AppFilter struct {
 	// not filter.
 	LifecycleType string
 	LabelSelector LabelSelector
+	// OmitEnvironment leaves EnvironmentVariables empty. Lists that never
+	// show the variables set it, because reading and decoding them is a
+	// noticeable part of listing a thousand apps.
+	OmitEnvironment bool
 }
 
 // AppUpdate is a partial update of an app. Nil fields stay as they are.
@@ -359,7 +363,11 @@ func (s *Store) Apps(ctx context.Context, f AppFilter, page Page, vis Visibility
 	}
 
 	from := appFrom + ` WHERE ` + strings.Join(where, " AND ")
-	rows, err := s.db.QueryContext(ctx, `SELECT `+appColumns+`, `+listTotal(vis, from)+from+
+	columns := appColumns
+	if f.OmitEnvironment {
+		columns = strings.Replace(appColumns, "a.environment_variables", "NULL::jsonb", 1)
+	}
+	rows, err := s.db.QueryContext(ctx, `SELECT `+columns+`, `+listTotal(vis, from)+from+
 		page.orderBy(appOrder, "a.guid")+page.limitOffset(), a...)
 	if err != nil {
 		return nil, 0, fmt.Errorf("list apps: %w", mapError(err))

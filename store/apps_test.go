@@ -320,3 +320,29 @@ func TestAppStartCount(t *testing.T) {
 		t.Errorf("restart of a missing app: %v, want ErrNotFound", err)
 	}
 }
+
+func TestAppsOmitEnvironment(t *testing.T) {
+	st := pgtest.NewStore(t)
+	ctx := context.Background()
+	seed := appSeed{tenancySeed{t, st}}
+	dev := seed.space(seed.org("acme", nil), "dev", nil)
+	seed.app(dev, "web", func(a *store.App) { a.EnvironmentVariables = map[string]string{"SECRET": "s3cret"} })
+	page := store.Page{Number: 1, PerPage: 50}
+	all := store.Visibility{All: true}
+
+	apps, _, err := st.Apps(ctx, store.AppFilter{}, page, all)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(apps) != 1 || apps[0].EnvironmentVariables["SECRET"] != "s3cret" {
+		t.Fatalf("Apps() = %+v, want the app with its variables", apps)
+	}
+
+	apps, _, err = st.Apps(ctx, store.AppFilter{OmitEnvironment: true}, page, all)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(apps) != 1 || len(apps[0].EnvironmentVariables) != 0 {
+		t.Errorf("Apps(OmitEnvironment) variables = %d, want none", len(apps[0].EnvironmentVariables))
+	}
+}

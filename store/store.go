@@ -54,7 +54,8 @@ func IsUnique(err error, constraint string) bool {
 // Store is the handle the rest of Ferry uses for PostgreSQL.
 type Store struct {
 	db *sql.DB
-	// statements holds the statements preparedRow prepared, by query text.
+	// statements contains the statements preparedRow prepared, keyed by
+	// query text.
 	statements sync.Map
 }
 
