@@ -127,6 +127,13 @@ type Routing struct {
 	// TCP routes may use: ports and ranges separated by commas, such as
 	// "1024-1033,2000". It is applied on every start.
 	TCPReservablePorts string `json:"tcp_reservable_ports"`
+	// Enabled lets the controller write the routing objects, HTTPRoutes so
+	// far, of the routes in the database. Off, routes are only stored.
+	Enabled bool `json:"enabled"`
+	// GatewayNamespace and GatewayName name the Gateway API Gateway that
+	// routes attach to.
+	GatewayNamespace string `json:"gateway_namespace"`
+	GatewayName      string `json:"gateway_name"`
 }
 
 // Builder is one stack's CNB builder.
@@ -259,6 +266,8 @@ func Default() Config {
 			DefaultDomain:      "apps.ferry.test",
 			InternalDomain:     "apps.internal",
 			TCPReservablePorts: "1024-1033",
+			GatewayNamespace:   "ferry-system",
+			GatewayName:        "ferry",
 		},
 	}
 }

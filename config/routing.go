@@ -47,5 +47,8 @@ func (r Routing) validate() []error {
 	if _, err := ParsePortRanges(r.TCPReservablePorts); err != nil {
 		errs = append(errs, fmt.Errorf("routing.tcp_reservable_ports: %w", err))
 	}
+	if r.Enabled && (r.GatewayNamespace == "" || r.GatewayName == "") {
+		errs = append(errs, errors.New("routing.gateway_namespace or routing.gateway_name is empty: name the Gateway that routes attach to, such as ferry-system and ferry"))
+	}
 	return errs
 }

@@ -67,6 +67,10 @@ type Config struct {
 	// Installation is the value of LabelInstallation on every object this
 	// installation writes; it never touches objects with another value.
 	Installation string
+	// RoutingEnabled runs the route reconciler, which attaches HTTPRoutes
+	// to Gateway.
+	RoutingEnabled bool
+	Gateway        GatewayRef
 }
 
 // ConfigFrom derives the translation settings from Ferry's configuration.
@@ -96,6 +100,8 @@ func ConfigFrom(c config.Config) Config {
 		UnschedulableTimeout:   DefaultUnschedulableTimeout,
 		APIURL:                 c.ExternalURL,
 		Installation:           c.Kubernetes.Installation,
+		RoutingEnabled:         c.Routing.Enabled,
+		Gateway:                GatewayRef{Namespace: c.Routing.GatewayNamespace, Name: c.Routing.GatewayName},
 	}
 }
 

@@ -18,6 +18,8 @@ import (
 	"k8s.io/client-go/tools/leaderelection"
 	"k8s.io/client-go/tools/leaderelection/resourcelock"
 
+	gatewayclient "sigs.k8s.io/gateway-api/pkg/client/clientset/versioned"
+
 	"github.com/ferrycf/ferry/logcache"
 	"github.com/ferrycf/ferry/store"
 )
@@ -71,6 +73,9 @@ type ControllerOptions struct {
 	LogClient kubernetes.Interface
 	// EventRetention bounds the Kubernetes events kept in PostgreSQL.
 	EventRetention EventRetention
+	// Gateways writes Gateway API objects. The route reconciler runs only
+	// when it is set and Config.RoutingEnabled is true.
+	Gateways gatewayclient.Interface
 }
 
 func (o *ControllerOptions) setDefaults() {
@@ -149,8 +154,8 @@ func RunController(ctx context.Context, o ControllerOptions) error {
 	return nil
 }
 
-// runReconcilers runs the build and app reconcilers until ctx, the
-// leadership, ends. PostgreSQL notifications start work at once; each
+// runReconcilers runs the build and app reconcilers, and the route
+// reconciler when routing is enabled, until ctx, the leadership, ends. PostgreSQL notifications start work at once; each
 // reconciler's periodic resync covers notifications that were missed.
 func runReconcilers(ctx context.Context, o ControllerOptions) error {
 	builds := NewBuildReconciler(o.Store, o.Client, o.Images, o.Catalog, o.Config, o.Logger)
@@ -206,6 +211,15 @@ func runReconcilers(ctx context.Context, o ControllerOptions) error {
 				o.Logger.Error("log collector stopped with an error", "error", err)
 			}
 		})
+	}
+	if o.Config.RoutingEnabled && o.Gateways != nil {
+		routes := NewRouteReconciler(RouteReconcilerOptions{
+			Client: o.Client, Gateways: o.Gateways, Gateway: o.Config.Gateway, Installation: o.Config.Installation,
+			Desired: StoreDesiredRoutes{Store: o.Store, Installation: o.Config.Installation}, Logger: o.Logger,
+		})
+		watchers.Go(func() { _ = routes.Run(ctx, o.Resync) })
+	} else if o.Config.RoutingEnabled {
+		o.Logger.Warn("routing is enabled but the controller has no Gateway API client; routes get no HTTPRoutes")
 	}
 	errc := make(chan error, 2)
 	go func() { errc <- builds.Run(ctx, o.Workers, o.Resync) }()

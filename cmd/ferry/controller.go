@@ -12,6 +12,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
+	gatewayclient "sigs.k8s.io/gateway-api/pkg/client/clientset/versioned"
 
 	"github.com/ferrycf/ferry/cfapi"
 	"github.com/ferrycf/ferry/config"
@@ -45,6 +46,36 @@ const (
 // kubernetesClientWithLimits is kubernetesClient with client-go's request
 // rate limit set to qps and burst; zero keeps client-go's defaults.
 func kubernetesClientWithLimits(cfg config.Config, qps float32, burst int) (kubernetes.Interface, error) {
+	restConfig, err := kubernetesRESTConfig(cfg, qps, burst)
+	if err != nil {
+		return nil, err
+	}
+	client, err := kubernetes.NewForConfig(restConfig)
+	if err != nil {
+		return nil, fmt.Errorf("kubernetes client: %w", err)
+	}
+	return client, nil
+}
+
+// gatewayClient returns a Gateway API client when routing is enabled, and
+// nil otherwise.
+func gatewayClient(cfg config.Config) (gatewayclient.Interface, error) {
+	if !cfg.Routing.Enabled {
+		return nil, nil
+	}
+	restConfig, err := kubernetesRESTConfig(cfg, 0, 0)
+	if err != nil {
+		return nil, err
+	}
+	client, err := gatewayclient.NewForConfig(restConfig)
+	if err != nil {
+		return nil, fmt.Errorf("gateway API client: %w", err)
+	}
+	return client, nil
+}
+
+// kubernetesRESTConfig is the client configuration of kubernetesClientWithLimits.
+func kubernetesRESTConfig(cfg config.Config, qps float32, burst int) (*rest.Config, error) {
 	var restConfig *rest.Config
 	var err error
 	if cfg.Kubernetes.Kubeconfig != "" {
@@ -57,11 +88,7 @@ func kubernetesClientWithLimits(cfg config.Config, qps float32, burst int) (kube
 	}
 	restConfig.UserAgent = "ferry/" + version
 	restConfig.QPS, restConfig.Burst = qps, burst
-	client, err := kubernetes.NewForConfig(restConfig)
-	if err != nil {
-		return nil, fmt.Errorf("kubernetes client: %w", err)
-	}
-	return client, nil
+	return restConfig, nil
 }
 
 // stagingCatalog returns the builder catalog of the configured stacks,
@@ -132,6 +159,10 @@ func runController(ctx context.Context, cfg config.Config, st *store.Store, logg
 	if err != nil {
 		return err
 	}
+	gateways, err := gatewayClient(cfg)
+	if err != nil {
+		return err
+	}
 	images := registry.New(cfg.Registry)
 	logger.Info("ferry controller starting", "version", version, "stacks", len(cfg.Staging.Builders))
 	err = k8sbackend.RunController(ctx, k8sbackend.ControllerOptions{
@@ -144,6 +175,7 @@ func runController(ctx context.Context, cfg config.Config, st *store.Store, logg
 		DatabaseURL: cfg.DatabaseURL,
 		Logs:        logs,
 		LogClient:   logClient,
+		Gateways:    gateways,
 	})
 	if err != nil && !errors.Is(err, context.Canceled) {
 		return err
