@@ -34,6 +34,7 @@ func (a *API) Handler() http.Handler {
 		a.jobRoutes(),
 		a.auditEventRoutes(),
 		a.isolationSegmentRoutes(),
+		a.serviceRouteBindingRoutes(),
 		a.domainRoutes(),
 		a.routeRoutes(),
 		a.routerGroupRoutes(),
