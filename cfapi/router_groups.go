@@ -36,7 +36,7 @@ func routingAPIError(status int, name, message string) *response {
 }
 
 // listRouterGroups serves GET /routing/v1/router_groups, optionally
-// filtered by ?name=. The routing API answers an unknown name with a 404,
+// filtered by ?name=. The routing API returns 404 for an unknown name,
 // and the cf CLI relies on that.
 func (a *API) listRouterGroups(r *http.Request) (*response, error) {
 	if err := requireRead(actorOf(r)); err != nil {

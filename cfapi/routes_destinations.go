@@ -213,10 +213,10 @@ func destinationsEqual(x, y store.Destination) bool {
 	return x.AppGUID == y.AppGUID && x.ProcessType == y.ProcessType && x.Port == y.Port && x.Protocol == y.Protocol
 }
 
-// destinationApps reads the apps destinations name and checks that the
-// actor may map them: each app must be visible, in the route's space or a
-// space the route is shared with, and the actor must be an admin or a
-// space developer there.
+// destinationApps reads the apps the destinations name and checks that
+// the actor may map them. Each app must be visible and in the route's
+// space or a space the route is shared with. The actor must be an admin
+// or a space developer there.
 func (a *API) destinationApps(r *http.Request, rt store.Route, destinations []store.Destination) (map[string]store.App, error) {
 	ctx := r.Context()
 	actor := actorOf(r)

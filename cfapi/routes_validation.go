@@ -123,9 +123,10 @@ func invalidPath(path string) bool {
 }
 
 // checkRouteAgainstDomain applies Cloud Controller's rules that depend on
-// the route's domain: TCP routes take a port and no host or path, HTTP
-// routes no port, internal domains no path or wildcard, shared domains a
-// host, and a host may not turn the route into another domain's name.
+// the route's domain. TCP routes take a port and no host or path, and HTTP
+// routes no port. Internal domains take no path or wildcard, shared
+// domains need a host, and a host may not turn the route into another
+// domain's name.
 func (a *API) checkRouteAgainstDomain(ctx context.Context, actor *auth.Actor, rt *store.Route, port *int, domain store.Domain) error {
 	if rt.Protocol == store.RouteProtocolTCP {
 		switch {

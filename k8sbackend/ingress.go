@@ -25,8 +25,8 @@ type IngressConfig struct {
 //
 // An Ingress sends a path to one Service, so a route with several
 // destinations fails: weighted and shared routes need Gateway API. A
-// route without destinations gets a rule without paths, which ingress
-// controllers answer with 404.
+// route without destinations gets a rule without paths, for which ingress
+// controllers return 404.
 func MakeIngress(route RouteSpec, cfg IngressConfig, tls *DomainTLS) (*networkingv1.Ingress, error) {
 	if route.Protocol != RouteProtocolHTTP || route.Internal {
 		return nil, fmt.Errorf("%w: Ingress for %s route %s (internal %t)", ErrUnsupportedRoute, route.Protocol, route.GUID, route.Internal)

@@ -141,7 +141,7 @@ type LogCollector struct {
 	resume map[containerKey]resumePoint
 }
 
-// resumePoint is where a container's follower starts.
+// resumePoint is the position a container's follower starts from.
 type resumePoint struct {
 	// after is the timestamp of the newest line already put.
 	after time.Time
@@ -226,7 +226,7 @@ func (c *LogCollector) acquire(ctx context.Context) (release func(), err error) 
 	}
 }
 
-// podLogs is what the collector keeps about one pod.
+// podLogs is the collector's state for one pod.
 type podLogs struct {
 	source logSource
 	// ctx ends logDrainTimeout after the pod's deletion, or with Run.

@@ -21,7 +21,7 @@ const (
 	apiInstanceID     = "0"
 )
 
-// logSource is where the lines of one pod go.
+// logSource is the destination of one pod's lines.
 type logSource struct {
 	// SourceID is the app GUID.
 	SourceID string

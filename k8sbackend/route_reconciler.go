@@ -116,7 +116,7 @@ type RouteReconcilerOptions struct {
 // RouteReconciler keeps the HTTPRoutes of every space namespace in line
 // with the routes that send traffic to the space's apps. Its key is the
 // space GUID, because a space's objects live in its namespace and one
-// store query returns all of them. A sync that knows every expected
+// store query returns all of them. A sync that has every expected
 // object of the namespace deletes the stale ones by listing, so it needs
 // no record of where a deleted route's objects were. A route with
 // destinations in several spaces has one HTTPRoute in each of their

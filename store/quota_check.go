@@ -134,9 +134,9 @@ func lockQuotaScope(ctx context.Context, tx *sql.Tx, appGUID string) (quotaScope
 		return quotaScope{}, fmt.Errorf("lock quotas of app %s: %w", appGUID, mapError(err))
 	}
 
-	// A statement after the lock sees every write committed before it was
-	// granted, because each statement of a READ COMMITTED transaction
-	// takes a new snapshot.
+	// A statement after the lock reads every write committed before the
+	// lock was granted, because each statement of a READ COMMITTED
+	// transaction takes a new snapshot.
 	dest := []any{&sc.spaceGUID, &sc.spaceName, &sc.orgName}
 	dest = append(dest, scopeLimitsDest(&sc.org)...)
 	dest = append(dest, scopeLimitsDest(&sc.space)...)

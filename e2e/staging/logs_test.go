@@ -545,7 +545,7 @@ func oomManifest(name, dir string) string {
 }
 
 // testOutOfMemory pushes an app whose instances exceed their memory limit
-// and checks that the crash event says out of memory, that stats show
+// and checks that the crash event reports out of memory, that stats show
 // OOMKilled, that the log has the app's lines, the crash and the
 // Kubernetes back-off as a CELL line, that PostgreSQL keeps the back-off
 // event, and that the lines stay readable after the app is stopped and
