@@ -127,13 +127,40 @@ type Routing struct {
 	// TCP routes may use: ports and ranges separated by commas, such as
 	// "1024-1033,2000". It is applied on every start.
 	TCPReservablePorts string `json:"tcp_reservable_ports"`
-	// Enabled lets the controller write the routing objects, HTTPRoutes so
-	// far, of the routes in the database. Off, routes are only stored.
+	// Enabled lets the controller write the routing objects of the routes
+	// in the database. Off, routes are only stored.
 	Enabled bool `json:"enabled"`
+	// Mode is "gateway" (Gateway API objects) or "ingress"
+	// (networking.k8s.io Ingress objects, HTTP and HTTPS only, for
+	// clusters without Gateway API).
+	Mode string `json:"mode"`
+	// IngressClass is the spec.ingressClassName of Ingress objects in
+	// ingress mode; empty means the cluster's default class.
+	IngressClass string `json:"ingress_class"`
 	// GatewayNamespace and GatewayName name the Gateway API Gateway that
 	// routes attach to.
 	GatewayNamespace string `json:"gateway_namespace"`
 	GatewayName      string `json:"gateway_name"`
+	// UDPGatewayNamespace and UDPGatewayName name the Gateway that UDP
+	// routes attach to; empty means the main Gateway. Some Gateway API
+	// implementations serve no UDPRoute, so another one may serve UDP.
+	UDPGatewayNamespace string `json:"udp_gateway_namespace"`
+	UDPGatewayName      string `json:"udp_gateway_name"`
+	// ManageListeners lets Ferry add and remove listeners on the Gateways:
+	// an HTTPS listener for each domain with a certificate and a listener
+	// for each TCP and UDP route's port. Off, routes only attach to the
+	// listeners the operator made.
+	ManageListeners bool `json:"manage_listeners"`
+	// HTTPSPort is the port of the HTTPS listeners Ferry adds.
+	HTTPSPort int `json:"https_port"`
+	// OrgGatewayClass is the GatewayClass of the Gateways Ferry makes for
+	// organizations with a dedicated gateway; empty means the main
+	// Gateway's class.
+	OrgGatewayClass string `json:"org_gateway_class"`
+	// InternalRouteNamespace holds the Services of internal routes.
+	InternalRouteNamespace string `json:"internal_route_namespace"`
+	// ClusterDomain is the cluster's DNS domain, such as cluster.local.
+	ClusterDomain string `json:"cluster_domain"`
 }
 
 // Builder is one stack's CNB builder.
@@ -263,11 +290,17 @@ func Default() Config {
 			MaxSources:          1000,
 		},
 		Routing: Routing{
-			DefaultDomain:      "apps.ferry.test",
-			InternalDomain:     "apps.internal",
-			TCPReservablePorts: "1024-1033",
-			GatewayNamespace:   "ferry-system",
-			GatewayName:        "ferry",
+			DefaultDomain:          "apps.ferry.test",
+			InternalDomain:         "apps.internal",
+			TCPReservablePorts:     "1024-1033",
+			Enabled:                true,
+			Mode:                   RoutingModeGateway,
+			GatewayNamespace:       "ferry-system",
+			GatewayName:            "ferry",
+			ManageListeners:        true,
+			HTTPSPort:              443,
+			InternalRouteNamespace: "ferry-internal-routes",
+			ClusterDomain:          "cluster.local",
 		},
 	}
 }

@@ -7,6 +7,25 @@ import (
 	"strings"
 )
 
+// Routing modes.
+const (
+	RoutingModeGateway = "gateway"
+	RoutingModeIngress = "ingress"
+)
+
+// UDPGateway returns the namespace and name of the Gateway UDP routes
+// attach to.
+func (r Routing) UDPGateway() (namespace, name string) {
+	if r.UDPGatewayName == "" {
+		return r.GatewayNamespace, r.GatewayName
+	}
+	namespace = r.UDPGatewayNamespace
+	if namespace == "" {
+		namespace = r.GatewayNamespace
+	}
+	return namespace, r.UDPGatewayName
+}
+
 // PortRange is an inclusive range of TCP ports.
 type PortRange struct {
 	First, Last int
@@ -47,7 +66,16 @@ func (r Routing) validate() []error {
 	if _, err := ParsePortRanges(r.TCPReservablePorts); err != nil {
 		errs = append(errs, fmt.Errorf("routing.tcp_reservable_ports: %w", err))
 	}
-	if r.Enabled && (r.GatewayNamespace == "" || r.GatewayName == "") {
+	if r.Mode != RoutingModeGateway && r.Mode != RoutingModeIngress {
+		errs = append(errs, fmt.Errorf("routing.mode is %q: use %q or %q", r.Mode, RoutingModeGateway, RoutingModeIngress))
+	}
+	if r.HTTPSPort < 1 || r.HTTPSPort > 65535 {
+		errs = append(errs, fmt.Errorf("routing.https_port is %d: use a port from 1 to 65535, such as 443", r.HTTPSPort))
+	}
+	if r.Enabled && r.InternalRouteNamespace == "" {
+		errs = append(errs, errors.New("routing.internal_route_namespace is empty: name the namespace for internal route Services, such as ferry-internal-routes"))
+	}
+	if r.Enabled && r.Mode == RoutingModeGateway && (r.GatewayNamespace == "" || r.GatewayName == "") {
 		errs = append(errs, errors.New("routing.gateway_namespace or routing.gateway_name is empty: name the Gateway that routes attach to, such as ferry-system and ferry"))
 	}
 	return errs

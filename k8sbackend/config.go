@@ -67,10 +67,30 @@ type Config struct {
 	// Installation is the value of LabelInstallation on every object this
 	// installation writes; it never touches objects with another value.
 	Installation string
-	// RoutingEnabled runs the route reconciler, which attaches HTTPRoutes
-	// to Gateway.
+	// RoutingEnabled runs the routing reconcilers.
 	RoutingEnabled bool
-	Gateway        GatewayRef
+	// Routing is how routes become Kubernetes objects.
+	Routing RoutingConfig
+	// Gateway is the Gateway HTTP and TCP routes attach to.
+	Gateway GatewayRef
+}
+
+// RoutingConfig holds the routing settings besides the main Gateway.
+type RoutingConfig struct {
+	// Mode is config.RoutingModeGateway or config.RoutingModeIngress.
+	Mode string
+	// IngressClass is the class of Ingress objects in ingress mode.
+	IngressClass string
+	// UDPGateway is the Gateway UDP routes attach to.
+	UDPGateway GatewayRef
+	// ManageListeners lets Ferry add HTTPS, TCP and UDP listeners to the
+	// Gateways.
+	ManageListeners bool
+	// OrgGatewayClass is the class of organizations' dedicated Gateways;
+	// "" means the main Gateway's class.
+	OrgGatewayClass string
+	// Internal places the Services of internal routes.
+	Internal InternalRouteConfig
 }
 
 // ConfigFrom derives the translation settings from Ferry's configuration.
@@ -83,6 +103,7 @@ func ConfigFrom(c config.Config) Config {
 	if cluster == "" {
 		cluster = c.Registry.Address
 	}
+	udpNamespace, udpName := c.Routing.UDPGateway()
 	return Config{
 		RegistryAddress:        c.Registry.Address,
 		RegistryClusterAddress: cluster,
@@ -101,7 +122,17 @@ func ConfigFrom(c config.Config) Config {
 		APIURL:                 c.ExternalURL,
 		Installation:           c.Kubernetes.Installation,
 		RoutingEnabled:         c.Routing.Enabled,
-		Gateway:                GatewayRef{Namespace: c.Routing.GatewayNamespace, Name: c.Routing.GatewayName},
+		Gateway: GatewayRef{Namespace: c.Routing.GatewayNamespace, Name: c.Routing.GatewayName,
+			HTTPSPort: int32(c.Routing.HTTPSPort)},
+		Routing: RoutingConfig{
+			Mode:            c.Routing.Mode,
+			IngressClass:    c.Routing.IngressClass,
+			UDPGateway:      GatewayRef{Namespace: udpNamespace, Name: udpName, HTTPSPort: int32(c.Routing.HTTPSPort)},
+			ManageListeners: c.Routing.ManageListeners,
+			OrgGatewayClass: c.Routing.OrgGatewayClass,
+			Internal: InternalRouteConfig{Namespace: c.Routing.InternalRouteNamespace,
+				ClusterDomain: c.Routing.ClusterDomain},
+		},
 	}
 }
 
