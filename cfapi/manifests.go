@@ -148,8 +148,9 @@ func (a *API) applyManifest(r *http.Request) (*response, error) {
 }
 
 // checkManifest checks what the manifest package cannot: names, env keys,
-// metadata, stacks, feature flags and features, and that the manifest does
-// not switch an existing app between docker and buildpacks.
+// metadata, stacks, feature flags and features, route protocols against
+// their domains, and that the manifest does not switch an existing app
+// between docker and buildpacks.
 func (a *API) checkManifest(ctx context.Context, r *http.Request, space store.Space, m *manifest.Manifest) error {
 	var problems []string
 	report := func(app manifest.Application, err error) {
@@ -174,6 +175,13 @@ func (a *API) checkManifest(ctx context.Context, r *http.Request, space store.Sp
 			if err := lifecycleConflict(current, app); err != nil {
 				report(app, err)
 			}
+		}
+		routeProblems, err := a.checkManifestRoutes(ctx, space.OrganizationGUID, app)
+		if err != nil {
+			return err
+		}
+		for _, err := range routeProblems {
+			report(app, err)
 		}
 	}
 	if len(problems) > 0 {
@@ -331,7 +339,8 @@ func prefixAppError(name string, err error) error {
 // applyManifestApp applies one application of a manifest in one
 // transaction: it creates the app if the space has none of that name,
 // then updates its lifecycle, metadata, environment, features, processes
-// and routes, and records the audit events of every change. It returns the
+// and routes, and records the audit events of every change. A failure
+// rolls all of it back, including routes the manifest created. It returns the
 // app's guid.
 func (a *API) applyManifestApp(ctx context.Context, actor *auth.Actor, space store.Space, app manifest.Application) (string, error) {
 	if len(app.Services) > 0 {
@@ -366,7 +375,7 @@ func (a *API) applyManifestApp(ctx context.Context, actor *auth.Actor, space sto
 		if err := checkAppQuotas(ctx, tx, before); err != nil {
 			return err
 		}
-		if err := applyManifestRoutes(ctx, tx, current.GUID, app.Routes); err != nil {
+		if err := a.applyManifestRoutes(ctx, tx, actor, space, current, app.Routes); err != nil {
 			return err
 		}
 		return store.RecordAuditEvent(ctx, tx, appEvent(actor, "audit.app.apply_manifest", current,
@@ -614,42 +623,6 @@ func derefAny(v any) any {
 	return nil
 }
 
-// applyManifestRoutes stores the routes the manifest requests for the app.
-// As in Cloud Controller, listed routes are added to the app's routes,
-// never removed, no-route removes them all, and random-route and
-// default-route request a route only while the app has none.
-func applyManifestRoutes(ctx context.Context, tx *sql.Tx, appGUID string, routes *manifest.Routes) error {
-	if routes == nil {
-		return nil
-	}
-	intent, err := store.AppRouteIntent(ctx, tx, appGUID)
-	if err != nil {
-		return err
-	}
-	// TODO: create and map the routes of the intent, and generate the
-	// random or default route, once domains and routes exist.
-	if routes.NoRoute != nil && *routes.NoRoute {
-		return store.SetRouteIntent(ctx, tx, store.RouteIntent{AppGUID: appGUID, NoRoute: true})
-	}
-	intent.NoRoute = false
-	for _, r := range routes.Routes {
-		listed := store.ManifestRoute{Route: r.Route, Protocol: r.Protocol, Options: r.Options}
-		i := slices.IndexFunc(intent.Routes, func(have store.ManifestRoute) bool { return strings.EqualFold(have.Route, r.Route) })
-		if i >= 0 {
-			intent.Routes[i] = listed
-			continue
-		}
-		intent.Routes = append(intent.Routes, listed)
-	}
-	if routes.RandomRoute != nil {
-		intent.RandomRoute = *routes.RandomRoute
-	}
-	if routes.DefaultRoute != nil {
-		intent.DefaultRoute = *routes.DefaultRoute
-	}
-	return store.SetRouteIntent(ctx, tx, intent)
-}
-
 // getAppManifest serves GET /v3/apps/:guid/manifest: the app's settings as
 // a YAML manifest, which cf create-app-manifest saves. It holds the app's
 // environment, so only those who may read the app's secrets get it.
@@ -685,9 +658,9 @@ func (a *API) getAppManifest(r *http.Request) (*response, error) {
 	}}, nil
 }
 
-// appStates returns the manifest state of each app, reading the processes
-// and route intents of all of them with one query each, and the docker
-// image of each docker app.
+// appStates returns the manifest state of each app, reading the processes,
+// routes and route intents of all of them with one query each, and the
+// docker image of each docker app.
 func (a *API) appStates(ctx context.Context, apps []store.App) ([]manifest.AppState, error) {
 	guids := make([]string, len(apps))
 	for i, app := range apps {
@@ -699,6 +672,11 @@ func (a *API) appStates(ctx context.Context, apps []store.App) ([]manifest.AppSt
 		return nil, err
 	}
 	intents, err := store.RouteIntents(ctx, a.store.DB(), guids)
+	if err != nil {
+		return nil, err
+	}
+	routes, _, err := a.store.Routes(ctx, store.RouteFilter{AppGUIDs: guids},
+		store.Page{Number: 1, PerPage: maxPerPage, OrderBy: "created_at"}, store.Visibility{All: true})
 	if err != nil {
 		return nil, err
 	}
@@ -720,9 +698,7 @@ func (a *API) appStates(ctx context.Context, apps []store.App) ([]manifest.AppSt
 				return nil, err
 			}
 		}
-		for _, r := range intents[app.GUID].Routes {
-			state.Routes = append(state.Routes, manifest.Route{Route: r.Route, Protocol: r.Protocol, Options: r.Options})
-		}
+		state.Routes = manifestRoutesOf(app.GUID, routes, intents[app.GUID])
 		for _, p := range processes {
 			if p.AppGUID == app.GUID {
 				state.Processes = append(state.Processes, processState(p))
@@ -732,6 +708,32 @@ func (a *API) appStates(ctx context.Context, apps []store.App) ([]manifest.AppSt
 		states[i] = state
 	}
 	return states, nil
+}
+
+// manifestRoutesOf returns the routes among routes that have a destination
+// of the app appGUID, in the order given, as manifest entries. An entry
+// names the protocol only where applying the URL alone would give another
+// one, which is the case for http2 and udp. Options come from the route
+// intent, because routes store none.
+func manifestRoutesOf(appGUID string, routes []store.Route, intent store.RouteIntent) []manifest.Route {
+	var out []manifest.Route
+	for _, rt := range routes {
+		i := slices.IndexFunc(rt.Destinations, func(d store.Destination) bool { return d.AppGUID == appGUID })
+		if i < 0 {
+			continue
+		}
+		entry := manifest.Route{Route: rt.URL()}
+		if protocol := rt.Destinations[i].Protocol; protocol == store.DestinationProtocolHTTP2 || protocol == store.DestinationProtocolUDP {
+			entry.Protocol = protocol
+		}
+		for _, r := range intent.Routes {
+			if strings.EqualFold(r.Route, entry.Route) {
+				entry.Options = r.Options
+			}
+		}
+		out = append(out, entry)
+	}
+	return out
 }
 
 // dockerImageOf returns the image and username of the app's newest docker

@@ -12,6 +12,22 @@ import (
 	"github.com/ferrycf/ferry/store"
 )
 
+// newManifestFixture is an appFixture with the domains Ferry creates on
+// start, whose apps.ferry.test is every organization's default domain,
+// and the shared domain example.com.
+func newManifestFixture(t *testing.T) *appFixture {
+	t.Helper()
+	f := newAppFixture(t)
+	ctx := context.Background()
+	if err := f.env.store.EnsureDefaultRouting(ctx, "apps.ferry.test", "apps.internal", "1024-1026"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := store.EnsureDomain(ctx, f.env.store.DB(), "example.com", false); err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
 // postYAML sends a manifest as the cf CLI does.
 func (e *testEnv) postYAML(path, token, body string) *testResponse {
 	e.t.Helper()
@@ -96,7 +112,7 @@ func (f *appFixture) envOf(appGUID string) map[string]string {
 }
 
 func TestApplyManifestPushWithoutManifest(t *testing.T) {
-	f := newAppFixture(t)
+	f := newManifestFixture(t)
 	f.mustApply("applications:\n- name: myapp\n  default-route: true\n")
 
 	app := f.appNamed("myapp")
@@ -124,8 +140,13 @@ func TestApplyManifestPushWithoutManifest(t *testing.T) {
 	for _, ev := range f.events(app.GUID) {
 		types = append(types, ev.Type)
 	}
-	if diff := cmp.Diff([]string{"audit.app.apply_manifest", "audit.app.create"}, types); diff != "" {
+	if diff := cmp.Diff([]string{"audit.app.apply_manifest", "audit.app.create", "audit.app.map-route"}, types); diff != "" {
 		t.Errorf("events (-want +got):\n%s", diff)
+	}
+	var routes struct{ Resources []routeJSON }
+	f.env.do(http.MethodGet, "/v3/apps/"+app.GUID+"/routes", f.developer, nil).expect(http.StatusOK).decode(&routes)
+	if len(routes.Resources) != 1 || routes.Resources[0].URL != "myapp.apps.ferry.test" {
+		t.Errorf("routes = %+v, want the default route myapp.apps.ferry.test", routes.Resources)
 	}
 
 	// Pushing again changes nothing and creates nothing.
@@ -133,10 +154,13 @@ func TestApplyManifestPushWithoutManifest(t *testing.T) {
 	if n := f.count(`SELECT count(*) FROM apps`); n != 1 {
 		t.Errorf("%d apps after a second push, want 1", n)
 	}
+	if n := f.count(`SELECT count(*) FROM route_destinations`); n != 1 {
+		t.Errorf("%d destinations after a second push, want 1", n)
+	}
 }
 
 func TestApplyManifestEveryPushFlag(t *testing.T) {
-	f := newAppFixture(t)
+	f := newManifestFixture(t)
 	f.mustApply(`applications:
 - name: app-bp
   disk-quota: 512M
@@ -186,7 +210,7 @@ func TestApplyManifestEveryPushFlag(t *testing.T) {
 }
 
 func TestApplyManifestDocker(t *testing.T) {
-	f := newAppFixture(t)
+	f := newManifestFixture(t)
 	doc := "applications:\n- name: app-docker\n  docker:\n    image: nginx:1.25\n  default-route: true\n"
 	resp := f.env.postYAML("/v3/spaces/"+f.spaceGUID+"/actions/apply_manifest", f.developer, doc)
 	assertTenancyError(t, resp, http.StatusUnprocessableEntity, 10008, "For application 'app-docker': Feature Disabled: diego_docker")
@@ -217,7 +241,7 @@ func TestApplyManifestDocker(t *testing.T) {
 }
 
 func TestApplyManifestProcessesAndEnv(t *testing.T) {
-	f := newAppFixture(t)
+	f := newManifestFixture(t)
 	f.mustApply(`applications:
 - name: multi
   path: /home/dev/multi
@@ -318,7 +342,7 @@ func TestApplyManifestProcessesAndEnv(t *testing.T) {
 }
 
 func TestApplyManifestSeveralApps(t *testing.T) {
-	f := newAppFixture(t)
+	f := newManifestFixture(t)
 	f.mustApply("applications:\n- name: one\n  instances: 2\n- name: two\n  features:\n    revisions: false\n")
 	if f.processesOf(f.appNamed("one").GUID)["web"].Instances != 2 {
 		t.Error("first app not scaled")
@@ -331,7 +355,7 @@ func TestApplyManifestSeveralApps(t *testing.T) {
 }
 
 func TestApplyManifestRejectsInvalidManifests(t *testing.T) {
-	f := newAppFixture(t)
+	f := newManifestFixture(t)
 	f.mustApply("applications:\n- name: existing\n  instances: 2\n")
 	tests := []struct {
 		name   string
@@ -382,7 +406,7 @@ func TestApplyManifestRejectsInvalidManifests(t *testing.T) {
 }
 
 func TestApplyManifestFailedJobChangesNothing(t *testing.T) {
-	f := newAppFixture(t)
+	f := newManifestFixture(t)
 	job := f.applyManifest(f.developer, "applications:\n- name: first\n- name: svc-app\n  instances: 4\n  services:\n  - db\n- name: last\n")
 	if job.State != store.JobFailed || len(job.Errors) != 1 {
 		t.Fatalf("job = %s %+v, want FAILED with one error", job.State, job.Errors)
@@ -406,7 +430,7 @@ func TestApplyManifestFailedJobChangesNothing(t *testing.T) {
 }
 
 func TestApplyManifestPermissionsAndContentType(t *testing.T) {
-	f := newAppFixture(t)
+	f := newManifestFixture(t)
 	doc := "applications:\n- name: perm-app\n"
 	path := "/v3/spaces/" + f.spaceGUID + "/actions/apply_manifest"
 	tests := []struct {
@@ -441,7 +465,7 @@ func TestApplyManifestPermissionsAndContentType(t *testing.T) {
 }
 
 func TestAppManifestGet(t *testing.T) {
-	f := newAppFixture(t)
+	f := newManifestFixture(t)
 	f.mustApply(`applications:
 - name: shown
   env:

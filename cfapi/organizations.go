@@ -37,6 +37,8 @@ func (a *API) organizationRoutes() []route {
 		{method: http.MethodGet, path: base + "/{guid}/domains/default", handler: a.organizationDefaultDomain},
 		{method: http.MethodGet, path: base + "/{guid}/relationships/default_isolation_segment", handler: a.organizationIsolationSegment},
 		{method: http.MethodPatch, path: base + "/{guid}/relationships/default_isolation_segment", handler: a.updateOrganizationIsolationSegment},
+		{method: http.MethodGet, path: base + "/{guid}/routing", handler: a.organizationRouting},
+		{method: http.MethodPatch, path: base + "/{guid}/routing", handler: a.updateOrganizationRouting},
 	}
 }
 

@@ -50,11 +50,13 @@ func (a *API) routeJobs() map[string]jobs.Func {
 	}
 }
 
-// routeCreatePayload is the body of POST /v3/routes.
+// routeCreatePayload is the body of POST /v3/routes. Protocol is a Ferry
+// extension: "udp" on a TCP domain makes a UDP route.
 type routeCreatePayload struct {
 	Host          *string                    `json:"host"`
 	Path          *string                    `json:"path"`
 	Port          *int                       `json:"port"`
+	Protocol      *string                    `json:"protocol"`
 	Relationships *routeRelationshipsPayload `json:"relationships"`
 	Options       map[string]any             `json:"options"`
 	Metadata      *metadataPayload           `json:"metadata"`
@@ -116,7 +118,7 @@ func (a *API) presentRoute(rt store.Route) routeJSON {
 			"destinations": {Href: self + "/destinations"},
 		},
 	}
-	if rt.Protocol == store.RouteProtocolTCP {
+	if rt.HasPort() {
 		port := rt.Port
 		body.Port = &port
 	}
@@ -370,9 +372,9 @@ func (a *API) createRoute(r *http.Request) (*response, error) {
 	labels, annotations := metadataValues(p.Metadata)
 	rt := store.Route{GUID: uuid.NewString(), Host: stringOr(p.Host, ""), Path: stringOr(p.Path, ""),
 		DomainGUID: domain.GUID, DomainName: domain.Name, SpaceGUID: space.GUID, RouterGroupGUID: domain.RouterGroupGUID,
-		Protocol: store.RouteProtocolHTTP, Labels: labels, Annotations: annotations}
-	if domain.RouterGroupGUID != "" {
-		rt.Protocol = store.RouteProtocolTCP
+		Labels: labels, Annotations: annotations}
+	if rt.Protocol, err = routeProtocolFor(domain, stringOr(p.Protocol, "")); err != nil {
+		return nil, err
 	}
 	if err := a.checkRouteAgainstDomain(ctx, actor, &rt, p.Port, domain); err != nil {
 		return nil, err
@@ -385,14 +387,14 @@ func (a *API) createRoute(r *http.Request) (*response, error) {
 	return created(a.presentRoute(rt)), nil
 }
 
-// insertRoute stores rt with its audit event. For a TCP route without a
-// requested port it picks a free port of the router group, and picks again
-// when another request took the same port first.
+// insertRoute stores rt with its audit event. For a TCP or UDP route
+// without a requested port it picks a free port of the router group, and
+// picks again when another request took the same port first.
 func (a *API) insertRoute(ctx context.Context, actor *auth.Actor, rt store.Route, pickPort bool, request map[string]any) (store.Route, error) {
 	const attempts = 3
 	for attempt := 1; ; attempt++ {
-		if pickPort && rt.Protocol == store.RouteProtocolTCP {
-			port, err := a.freeRouterGroupPort(ctx, rt.RouterGroupGUID)
+		if pickPort && rt.HasPort() {
+			port, err := a.freeRouterGroupPort(ctx, rt.RouterGroupGUID, rt.Protocol)
 			if err != nil {
 				return store.Route{}, err
 			}
@@ -660,6 +662,9 @@ func routeRequest(p *routeCreatePayload) map[string]any {
 	}
 	if p.Port != nil {
 		request["port"] = *p.Port
+	}
+	if p.Protocol != nil {
+		request["protocol"] = *p.Protocol
 	}
 	if p.Metadata != nil {
 		request["metadata"] = metadataRequest(p.Metadata)

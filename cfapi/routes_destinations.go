@@ -157,8 +157,9 @@ func validateDestinations(p *destinationsPayload, rt store.Route, replace bool) 
 		}
 		d.Protocol = defaultDestinationProtocol(rt)
 		if dp.Protocol != nil {
-			if !slices.Contains([]string{store.DestinationProtocolHTTP1, store.DestinationProtocolHTTP2, store.DestinationProtocolTCP}, *dp.Protocol) {
-				problems = append(problems, prefix+"protocol must be 'http1', 'http2' or 'tcp'.")
+			if !slices.Contains([]string{store.DestinationProtocolHTTP1, store.DestinationProtocolHTTP2, store.DestinationProtocolTCP,
+				store.DestinationProtocolUDP}, *dp.Protocol) {
+				problems = append(problems, prefix+"protocol must be 'http1', 'http2', 'tcp' or 'udp'.")
 			}
 			d.Protocol = *dp.Protocol
 		}
@@ -189,21 +190,27 @@ func validateDestinations(p *destinationsPayload, rt store.Route, replace bool) 
 }
 
 // defaultDestinationProtocol is the protocol of a destination that names
-// none: tcp on TCP routes, http1 otherwise.
+// none: tcp on TCP routes, udp on UDP routes, http1 otherwise.
 func defaultDestinationProtocol(rt store.Route) string {
-	if rt.Protocol == store.RouteProtocolTCP {
+	switch rt.Protocol {
+	case store.RouteProtocolTCP:
 		return store.DestinationProtocolTCP
+	case store.RouteProtocolUDP:
+		return store.DestinationProtocolUDP
 	}
 	return store.DestinationProtocolHTTP1
 }
 
 // checkDestinationProtocol fails when a destination's protocol does not fit
-// its route's: http1 or http2 for HTTP routes, tcp for TCP routes.
+// its route's: http1 or http2 for HTTP routes, tcp for TCP routes and udp
+// for UDP routes.
 func checkDestinationProtocol(rt store.Route, protocol string) error {
-	if rt.Protocol == store.RouteProtocolTCP && protocol != store.DestinationProtocolTCP {
+	switch {
+	case rt.Protocol == store.RouteProtocolTCP && protocol != store.DestinationProtocolTCP:
 		return apierr.UnprocessableEntity("Destination protocol must be 'tcp' if the parent route's protocol is 'tcp'")
-	}
-	if rt.Protocol == store.RouteProtocolHTTP && protocol == store.DestinationProtocolTCP {
+	case rt.Protocol == store.RouteProtocolUDP && protocol != store.DestinationProtocolUDP:
+		return apierr.UnprocessableEntity("Destination protocol must be 'udp' if the parent route's protocol is 'udp': leave protocol out or send 'udp'")
+	case rt.Protocol == store.RouteProtocolHTTP && (protocol == store.DestinationProtocolTCP || protocol == store.DestinationProtocolUDP):
 		return apierr.UnprocessableEntity("Destination protocol must be 'http1' or 'http2' if the parent route's protocol is 'http'")
 	}
 	return nil

@@ -27,38 +27,7 @@ var hostPattern = regexp.MustCompile(`^([A-Za-z0-9_-]+|\*)?$`)
 // validateRouteCreate checks the fields of a route create request on their
 // own, and returns every problem in Cloud Controller's words.
 func validateRouteCreate(p *routeCreatePayload) error {
-	var problems []string
-	if p.Host != nil {
-		if len(*p.Host) > maxHostLength {
-			problems = append(problems, "Host is too long (maximum is 63 characters)")
-		}
-		if !hostPattern.MatchString(*p.Host) {
-			problems = append(problems, `Host must be either "*" or contain only alphanumeric characters, "_", or "-"`)
-		}
-	}
-	if p.Path != nil {
-		path := *p.Path
-		if len(path) > maxPathLength {
-			problems = append(problems, "Path is too long (maximum is 128 characters)")
-		}
-		if path != "" && !strings.HasPrefix(path, "/") {
-			problems = append(problems, "Path must begin with /")
-		}
-		if strings.Contains(path, "?") {
-			problems = append(problems, "Path cannot contain ?")
-		}
-		if path == "/" {
-			problems = append(problems, "Path cannot be exactly /")
-		}
-	}
-	if p.Port != nil {
-		if *p.Port < 0 {
-			problems = append(problems, "Port must be greater than or equal to 0")
-		}
-		if *p.Port > 65535 {
-			problems = append(problems, "Port must be less than or equal to 65535")
-		}
-	}
+	problems := routeAddressProblems(p.Host, p.Path, p.Port)
 	switch {
 	case p.Relationships == nil:
 		problems = append(problems, "Relationships can't be blank")
@@ -77,6 +46,44 @@ func validateRouteCreate(p *routeCreatePayload) error {
 		return err
 	}
 	return validateMetadata(p.Metadata)
+}
+
+// routeAddressProblems checks a route's host, path and port on their own,
+// in Cloud Controller's words. A nil value is not checked.
+func routeAddressProblems(host, path *string, port *int) []string {
+	var problems []string
+	if host != nil {
+		if len(*host) > maxHostLength {
+			problems = append(problems, "Host is too long (maximum is 63 characters)")
+		}
+		if !hostPattern.MatchString(*host) {
+			problems = append(problems, `Host must be either "*" or contain only alphanumeric characters, "_", or "-"`)
+		}
+	}
+	if path != nil {
+		value := *path
+		if len(value) > maxPathLength {
+			problems = append(problems, "Path is too long (maximum is 128 characters)")
+		}
+		if value != "" && !strings.HasPrefix(value, "/") {
+			problems = append(problems, "Path must begin with /")
+		}
+		if strings.Contains(value, "?") {
+			problems = append(problems, "Path cannot contain ?")
+		}
+		if value == "/" {
+			problems = append(problems, "Path cannot be exactly /")
+		}
+	}
+	if port != nil {
+		if *port < 0 {
+			problems = append(problems, "Port must be greater than or equal to 0")
+		}
+		if *port > 65535 {
+			problems = append(problems, "Port must be less than or equal to 65535")
+		}
+	}
+	return problems
 }
 
 func validToOne(rel *spaceOrganizationPayload) bool {
@@ -122,18 +129,41 @@ func invalidPath(path string) bool {
 	return err != nil || u.Path == "" && path != ""
 }
 
+// routeProtocolFor returns the protocol of a route on domain. requested is
+// the protocol the request names, or "" for the domain's default, which is
+// "tcp" on a domain with a router group and "http" otherwise. A TCP domain
+// also takes "udp", a Ferry extension.
+func routeProtocolFor(domain store.Domain, requested string) (string, error) {
+	if domain.RouterGroupGUID == "" {
+		if requested != "" && requested != store.RouteProtocolHTTP {
+			return "", apierr.UnprocessableEntity("Protocol '" + shorten(requested) + "' is not supported on domain '" + domain.Name +
+				"': routes of HTTP domains use protocol 'http'. Leave protocol out, or use a TCP domain for 'tcp' and 'udp' routes.")
+		}
+		return store.RouteProtocolHTTP, nil
+	}
+	switch requested {
+	case "", store.RouteProtocolTCP:
+		return store.RouteProtocolTCP, nil
+	case store.RouteProtocolUDP:
+		return store.RouteProtocolUDP, nil
+	}
+	return "", apierr.UnprocessableEntity("Protocol '" + shorten(requested) + "' is not supported on domain '" + domain.Name +
+		"': routes of TCP domains use protocol 'tcp' or 'udp'.")
+}
+
 // checkRouteAgainstDomain applies Cloud Controller's rules that depend on
-// the route's domain. TCP routes take a port and no host or path, and HTTP
-// routes no port. Internal domains take no path or wildcard, shared
+// the route's domain. TCP and UDP routes take a port and no host or path,
+// and HTTP routes no port. Internal domains take no path or wildcard, shared
 // domains need a host, and a host may not turn the route into another
 // domain's name.
 func (a *API) checkRouteAgainstDomain(ctx context.Context, actor *auth.Actor, rt *store.Route, port *int, domain store.Domain) error {
-	if rt.Protocol == store.RouteProtocolTCP {
+	if rt.HasPort() {
+		kind := strings.ToUpper(rt.Protocol)
 		switch {
 		case rt.Host != "":
-			return apierr.UnprocessableEntity("Hosts are not supported for TCP routes.")
+			return apierr.UnprocessableEntity("Hosts are not supported for " + kind + " routes.")
 		case rt.Path != "":
-			return apierr.UnprocessableEntity("Paths are not supported for TCP routes.")
+			return apierr.UnprocessableEntity("Paths are not supported for " + kind + " routes.")
 		}
 		if port != nil {
 			if err := a.checkRouterGroupPort(ctx, domain.RouterGroupGUID, *port); err != nil {
@@ -203,13 +233,13 @@ func (a *API) checkRouterGroupPort(ctx context.Context, groupGUID string, port i
 }
 
 // freeRouterGroupPort returns the lowest reservable port of the router
-// group that no route uses.
-func (a *API) freeRouterGroupPort(ctx context.Context, groupGUID string) (int, error) {
+// group that no route of the protocol uses.
+func (a *API) freeRouterGroupPort(ctx context.Context, groupGUID, protocol string) (int, error) {
 	ranges, err := a.routerGroupRanges(ctx, groupGUID)
 	if err != nil {
 		return 0, err
 	}
-	used, err := a.store.RouterGroupPorts(ctx, groupGUID)
+	used, err := a.store.RouterGroupPorts(ctx, groupGUID, protocol)
 	if err != nil {
 		return 0, err
 	}

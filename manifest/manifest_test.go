@@ -238,8 +238,8 @@ func TestParseRejectsInvalidManifests(t *testing.T) {
 			[]string{"For application 'a': The route 'http://:80' is not a properly formed URL"}},
 		{"routes not objects", "applications:\n- name: a\n  routes: [a.example.com]\n", ErrorInvalid,
 			[]string{"For application 'a': Routes must be a list of route objects"}},
-		{"bad protocol", "applications:\n- name: a\n  routes:\n  - route: a.example.com\n    protocol: udp\n", ErrorInvalid,
-			[]string{"For application 'a': Route protocol must be 'http1', 'http2' or 'tcp'."}},
+		{"bad protocol", "applications:\n- name: a\n  routes:\n  - route: a.example.com\n    protocol: quic\n", ErrorInvalid,
+			[]string{"For application 'a': Route protocol must be 'http1', 'http2', 'tcp' or 'udp'."}},
 		{"random and default route", "applications:\n- name: a\n  random-route: true\n  default-route: true\n", ErrorInvalid,
 			[]string{"For application 'a': Random-route and default-route may not be used together"}},
 		{"no-route not a boolean", "applications:\n- name: a\n  no-route: sure\n", ErrorInvalid,
@@ -381,5 +381,13 @@ applications:
 	reparsed := mustParse(t, string(got))
 	if reparsed.Applications[0].Name != "app" || !strings.Contains(string(got), "log-rate-limit-per-second: -1") {
 		t.Errorf("rendered manifest does not parse back: %+v", reparsed.Applications[0])
+	}
+}
+
+func TestParseUDPRouteProtocol(t *testing.T) {
+	m := mustParse(t, "applications:\n- name: dns\n  routes:\n  - route: tcp.example.com:1053\n    protocol: udp\n")
+	want := &Routes{RoutesSet: true, Routes: []Route{{Route: "tcp.example.com:1053", Protocol: "udp"}}}
+	if diff := cmp.Diff(want, m.Applications[0].Routes); diff != "" {
+		t.Errorf("routes (-want +got):\n%s", diff)
 	}
 }

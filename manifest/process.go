@@ -275,9 +275,10 @@ func durationField(v any, label string, errs *problems) *int {
 	return &seconds
 }
 
-// Route protocols and load-balancing algorithms Cloud Controller accepts.
+// Route protocols and load-balancing algorithms Cloud Controller accepts,
+// and the Ferry extension "udp", which makes a UDP route on a TCP domain.
 var (
-	routeProtocols          = []string{"http1", "http2", "tcp"}
+	routeProtocols          = []string{"http1", "http2", "tcp", "udp"}
 	loadBalancingAlgorithms = []string{"round-robin", "least-connection"}
 )
 
@@ -349,7 +350,7 @@ func parseRouteList(raw any, errs *problems) []Route {
 		if protocol, found := entry["protocol"]; found && protocol != nil {
 			s, _ := protocol.(string)
 			if !slices.Contains(routeProtocols, s) {
-				errs.add("Route protocol must be 'http1', 'http2' or 'tcp'.")
+				errs.add("Route protocol must be 'http1', 'http2', 'tcp' or 'udp'.")
 			}
 			route.Protocol = s
 		}

@@ -32,17 +32,21 @@ const (
 	ConstraintDestinationApp = "route_destinations_app_guid_fkey"
 )
 
-// Route protocols.
+// Route protocols. UDP routes are a Ferry extension. Like TCP routes, they
+// belong to a TCP domain and carry a port.
 const (
 	RouteProtocolHTTP = "http"
 	RouteProtocolTCP  = "tcp"
+	RouteProtocolUDP  = "udp"
 )
 
-// Destination protocols.
+// Destination protocols. DestinationProtocolUDP is the only protocol of a
+// UDP route's destinations.
 const (
 	DestinationProtocolHTTP1 = "http1"
 	DestinationProtocolHTTP2 = "http2"
 	DestinationProtocolTCP   = "tcp"
+	DestinationProtocolUDP   = "udp"
 )
 
 // Route is a Cloud Controller route.
@@ -52,9 +56,9 @@ type Route struct {
 	Host string
 	// Path is "" or starts with "/".
 	Path string
-	// Port is the port of a TCP route and 0 for HTTP routes.
+	// Port is the port of a TCP or UDP route and 0 for HTTP routes.
 	Port int
-	// Protocol is RouteProtocolHTTP or RouteProtocolTCP.
+	// Protocol is RouteProtocolHTTP, RouteProtocolTCP or RouteProtocolUDP.
 	Protocol   string
 	DomainGUID string
 	// DomainName and DomainInternal describe the domain. They are read with
@@ -74,10 +78,16 @@ type Route struct {
 	Destinations []Destination
 }
 
+// HasPort reports whether the route is addressed by a port, as TCP and UDP
+// routes are.
+func (r Route) HasPort() bool {
+	return r.Protocol == RouteProtocolTCP || r.Protocol == RouteProtocolUDP
+}
+
 // URL returns the route as Cloud Controller shows it: host.domain/path for
-// HTTP routes and domain:port for TCP routes.
+// HTTP routes and domain:port for TCP and UDP routes.
 func (r Route) URL() string {
-	if r.Protocol == RouteProtocolTCP {
+	if r.HasPort() {
 		return fmt.Sprintf("%s:%d", r.DomainName, r.Port)
 	}
 	name := r.DomainName
@@ -98,8 +108,8 @@ type Destination struct {
 	// Weight is the share of the route's traffic in percent, or 0 when the
 	// route's destinations are not weighted.
 	Weight int
-	// Protocol is DestinationProtocolHTTP1, DestinationProtocolHTTP2 or
-	// DestinationProtocolTCP.
+	// Protocol is DestinationProtocolHTTP1, DestinationProtocolHTTP2,
+	// DestinationProtocolTCP or DestinationProtocolUDP.
 	Protocol string
 }
 
@@ -170,7 +180,7 @@ func scanRoute(row interface{ Scan(...any) error }, extra ...any) (Route, error)
 // domain that no longer exists is a *ForeignKeyError.
 func CreateRoute(ctx context.Context, q querier, r Route) (Route, error) {
 	var port any
-	if r.Protocol == RouteProtocolTCP {
+	if r.HasPort() {
 		port = r.Port
 	}
 	_, err := q.ExecContext(ctx, `
@@ -195,6 +205,53 @@ func routeThrough(ctx context.Context, q querier, guid string) (Route, error) {
 		return Route{}, err
 	}
 	return routes[0], nil
+}
+
+// RouteAddress identifies a route: an HTTP route by domain, host and path,
+// a TCP or UDP route by domain, port and protocol.
+type RouteAddress struct {
+	DomainGUID string
+	Host       string
+	Path       string
+	Port       int
+	Protocol   string
+}
+
+// RouteAt returns the route at addr, with its destinations, through q. The
+// host matches without regard to case. It returns ErrNotFound when no route
+// has that address.
+func RouteAt(ctx context.Context, q querier, addr RouteAddress) (Route, error) {
+	var row interface{ Scan(...any) error }
+	if addr.Protocol == RouteProtocolHTTP {
+		row = q.QueryRowContext(ctx, `SELECT `+routeColumns+routeFrom+`
+			WHERE r.domain_guid = $1 AND lower(r.host) = lower($2) AND r.path = $3 AND r.port IS NULL`,
+			addr.DomainGUID, addr.Host, addr.Path)
+	} else {
+		row = q.QueryRowContext(ctx, `SELECT `+routeColumns+routeFrom+`
+			WHERE r.domain_guid = $1 AND r.port = $2 AND r.protocol = $3`,
+			addr.DomainGUID, addr.Port, addr.Protocol)
+	}
+	r, err := scanRoute(row)
+	if err != nil {
+		return Route{}, fmt.Errorf("route on domain %s: %w", addr.DomainGUID, err)
+	}
+	routes := []Route{r}
+	if err := attachDestinations(ctx, q, routes); err != nil {
+		return Route{}, err
+	}
+	return routes[0], nil
+}
+
+// RouteSharedWith reports, through q, whether the route guid is shared
+// with the space spaceGUID.
+func RouteSharedWith(ctx context.Context, q querier, guid, spaceGUID string) (bool, error) {
+	var shared bool
+	err := q.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM route_shares WHERE route_guid = $1 AND space_guid = $2)`,
+		guid, spaceGUID).Scan(&shared)
+	if err != nil {
+		return false, fmt.Errorf("shares of route %s: %w", guid, mapError(err))
+	}
+	return shared, nil
 }
 
 // UpdateRouteMetadata applies patch to the route guid through q and returns
@@ -414,7 +471,12 @@ func collectRoutes(rows interface {
 // with all of each route's destinations, oldest first. It applies no
 // visibility: the controller calls it.
 func (s *Store) RoutesOfApp(ctx context.Context, appGUID string) ([]Route, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT `+routeColumns+routeFrom+`
+	return AppRoutesThrough(ctx, s.db, appGUID)
+}
+
+// AppRoutesThrough is RoutesOfApp through q.
+func AppRoutesThrough(ctx context.Context, q querier, appGUID string) ([]Route, error) {
+	rows, err := q.QueryContext(ctx, `SELECT `+routeColumns+routeFrom+`
 		WHERE EXISTS (SELECT 1 FROM route_destinations rd WHERE rd.route_guid = r.guid AND rd.app_guid = $1)
 		ORDER BY r.created_at, r.guid`, appGUID)
 	if err != nil {
@@ -424,7 +486,7 @@ func (s *Store) RoutesOfApp(ctx context.Context, appGUID string) ([]Route, error
 	if err != nil {
 		return nil, fmt.Errorf("routes of app %s: %w", appGUID, err)
 	}
-	if err := attachDestinations(ctx, s.db, routes); err != nil {
+	if err := attachDestinations(ctx, q, routes); err != nil {
 		return nil, err
 	}
 	return routes, nil
@@ -497,10 +559,12 @@ func (s *Store) appSpacesOfDestinations(ctx context.Context, routes []Route) (ma
 	return spaces, nil
 }
 
-// RouterGroupPorts returns the ports that TCP routes of the router group
-// groupGUID use, ascending.
-func (s *Store) RouterGroupPorts(ctx context.Context, groupGUID string) ([]int, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT port FROM routes WHERE router_group_guid = $1 ORDER BY port`, groupGUID)
+// RouterGroupPorts returns the ports that routes of the router group
+// groupGUID with the given protocol use, ascending. A TCP and a UDP route
+// may share a port, so each protocol has its own set.
+func (s *Store) RouterGroupPorts(ctx context.Context, groupGUID, protocol string) ([]int, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT port FROM routes WHERE router_group_guid = $1 AND protocol = $2 ORDER BY port`,
+		groupGUID, protocol)
 	if err != nil {
 		return nil, fmt.Errorf("ports of router group %s: %w", groupGUID, mapError(err))
 	}

@@ -1,9 +1,11 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"fmt"
+	"slices"
 
 	"github.com/lib/pq"
 )
@@ -153,4 +155,57 @@ func DeleteDestination(ctx context.Context, q querier, routeGUID, guid string) (
 		return Destination{}, fmt.Errorf("delete destination %s of route %s: %w", guid, routeGUID, mapError(err))
 	}
 	return d, nil
+}
+
+// DeleteAppDestinations deletes every destination of the app appGUID
+// through q and returns them, oldest first. The routes stay.
+func DeleteAppDestinations(ctx context.Context, q querier, appGUID string) ([]Destination, error) {
+	rows, err := q.QueryContext(ctx, `DELETE FROM route_destinations rd WHERE rd.app_guid = $1
+		RETURNING rd.id, `+destinationColumns, appGUID)
+	if err != nil {
+		return nil, fmt.Errorf("delete destinations of app %s: %w", appGUID, mapError(err))
+	}
+	defer rows.Close()
+	type numbered struct {
+		id int64
+		d  Destination
+	}
+	var deleted []numbered
+	for rows.Next() {
+		var n numbered
+		if err := rows.Scan(&n.id, &n.d.GUID, &n.d.RouteGUID, &n.d.AppGUID, &n.d.ProcessType, &n.d.Port, &n.d.Weight, &n.d.Protocol); err != nil {
+			return nil, fmt.Errorf("delete destinations of app %s: %w", appGUID, mapError(err))
+		}
+		deleted = append(deleted, n)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("delete destinations of app %s: %w", appGUID, mapError(err))
+	}
+	slices.SortFunc(deleted, func(x, y numbered) int { return cmp.Compare(x.id, y.id) })
+
+	out := make([]Destination, len(deleted))
+	routes := []string{}
+	for i, n := range deleted {
+		out[i] = n.d
+		if !slices.Contains(routes, n.d.RouteGUID) {
+			routes = append(routes, n.d.RouteGUID)
+		}
+	}
+	if len(routes) > 0 {
+		if _, err := q.ExecContext(ctx, `UPDATE routes SET updated_at = now() WHERE guid = ANY($1::text[])`, pq.Array(routes)); err != nil {
+			return nil, fmt.Errorf("delete destinations of app %s: %w", appGUID, mapError(err))
+		}
+	}
+	return out, nil
+}
+
+// AppHasDestinations reports, through q, whether any route sends traffic
+// to the app appGUID.
+func AppHasDestinations(ctx context.Context, q querier, appGUID string) (bool, error) {
+	var mapped bool
+	err := q.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM route_destinations WHERE app_guid = $1)`, appGUID).Scan(&mapped)
+	if err != nil {
+		return false, fmt.Errorf("destinations of app %s: %w", appGUID, mapError(err))
+	}
+	return mapped, nil
 }
