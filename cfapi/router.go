@@ -50,6 +50,7 @@ func (a *API) Handler() http.Handler {
 		a.appUsageEventRoutes(),
 		a.spaceFeatureRoutes(),
 		a.certificateRoutes(),
+		a.networkPolicyRoutes(),
 	} {
 		for _, rt := range group {
 			h := a.serve(rt.handler)
