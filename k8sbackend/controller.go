@@ -14,12 +14,14 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/leaderelection"
 	"k8s.io/client-go/tools/leaderelection/resourcelock"
 
 	gatewayclient "sigs.k8s.io/gateway-api/pkg/client/clientset/versioned"
 
+	"github.com/ferrycf/ferry/config"
 	"github.com/ferrycf/ferry/logcache"
 	"github.com/ferrycf/ferry/store"
 )
@@ -73,9 +75,32 @@ type ControllerOptions struct {
 	LogClient kubernetes.Interface
 	// EventRetention bounds the Kubernetes events kept in PostgreSQL.
 	EventRetention EventRetention
-	// Gateways writes Gateway API objects. The route reconciler runs only
-	// when it is set and Config.RoutingEnabled is true.
+	// Gateways writes Gateway API objects. With Config.RoutingEnabled, the
+	// route reconciler runs when it is set or Config.Routing.Mode is
+	// ingress, which needs no Gateway API.
 	Gateways gatewayclient.Interface
+	// Certificates supplies the domains' certificates with their keys
+	// opened. Without it, routes are served without them.
+	Certificates DesiredCertificates
+	// RoutingReconcilers, when set, makes the routing reconcilers that run
+	// next to the space route reconciler while routing is enabled. It is
+	// called at the start of each leadership, because a reconciler's queue
+	// ends with its Run.
+	RoutingReconcilers func(ControllerOptions) []RoutingReconciler
+	// Dynamic writes the objects of APIs Ferry has no typed client for:
+	// cert-manager Certificates. Nil turns those off.
+	Dynamic dynamic.Interface
+}
+
+// RoutingReconciler is a reconciler of routing objects that the
+// controller runs while routing is enabled and this replica leads.
+type RoutingReconciler interface {
+	// Run reconciles until ctx ends, resyncing every resync.
+	Run(ctx context.Context, resync time.Duration) error
+	// RoutesChanged receives every payload of store.RoutesChannel: the
+	// GUID of a space whose routing objects need a sync, or "" for every
+	// space and the Gateways. It must not block.
+	RoutesChanged(spaceGUID string)
 }
 
 func (o *ControllerOptions) setDefaults() {
@@ -154,9 +179,10 @@ func RunController(ctx context.Context, o ControllerOptions) error {
 	return nil
 }
 
-// runReconcilers runs the build and app reconcilers, and the route
-// reconciler when routing is enabled, until ctx, the leadership, ends. PostgreSQL notifications start work at once; each
-// reconciler's periodic resync covers notifications that were missed.
+// runReconcilers runs the build and app reconcilers, and the routing
+// reconcilers when routing is enabled, until ctx, the leadership, ends.
+// PostgreSQL notifications start work at once; each reconciler's periodic
+// resync covers notifications that were missed.
 func runReconcilers(ctx context.Context, o ControllerOptions) error {
 	builds := NewBuildReconciler(o.Store, o.Client, o.Images, o.Catalog, o.Config, o.Logger)
 	builds.logs = o.Logs
@@ -185,9 +211,24 @@ func runReconcilers(ctx context.Context, o ControllerOptions) error {
 		Synced: append(slices.Clone(apps.synced), builds.synced...),
 	})
 
+	routes, routing := o.routingReconcilers()
 	if o.DatabaseURL != "" {
 		go o.listen(ctx, "build", store.ListenBuilds, builds.Enqueue, func() { builds.resync(ctx) })
-		go o.listen(ctx, "app", store.ListenApps, apps.Enqueue, func() { apps.resync(ctx) })
+		appChanged := apps.Enqueue
+		if routes != nil {
+			// A new web process's Service joins the routes of its app.
+			appChanged = func(guid string) {
+				apps.Enqueue(guid)
+				routes.EnqueueApp(guid)
+			}
+			routesChanged := func(spaceGUID string) {
+				for _, rec := range routing {
+					rec.RoutesChanged(spaceGUID)
+				}
+			}
+			go o.listen(ctx, "route", store.ListenRoutes, routesChanged, func() { routesChanged("") })
+		}
+		go o.listen(ctx, "app", store.ListenApps, appChanged, func() { apps.resync(ctx) })
 	}
 
 	// When one reconciler stops, the other stops too, so the controller
@@ -212,14 +253,12 @@ func runReconcilers(ctx context.Context, o ControllerOptions) error {
 			}
 		})
 	}
-	if o.Config.RoutingEnabled && o.Gateways != nil {
-		routes := NewRouteReconciler(RouteReconcilerOptions{
-			Client: o.Client, Gateways: o.Gateways, Gateway: o.Config.Gateway, Installation: o.Config.Installation,
-			Desired: StoreDesiredRoutes{Store: o.Store, Installation: o.Config.Installation}, Logger: o.Logger,
+	for _, rec := range routing {
+		watchers.Go(func() {
+			if err := rec.Run(ctx, o.Resync); err != nil && ctx.Err() == nil {
+				o.Logger.Error("routing reconciler stopped with an error", "error", err)
+			}
 		})
-		watchers.Go(func() { _ = routes.Run(ctx, o.Resync) })
-	} else if o.Config.RoutingEnabled {
-		o.Logger.Warn("routing is enabled but the controller has no Gateway API client; routes get no HTTPRoutes")
 	}
 	errc := make(chan error, 2)
 	go func() { errc <- builds.Run(ctx, o.Workers, o.Resync) }()
@@ -231,6 +270,78 @@ func runReconcilers(ctx context.Context, o ControllerOptions) error {
 	}
 	return err
 }
+
+// routingReconcilers returns the space route reconciler and every
+// routing reconciler to run: that one, followed by the ones
+// o.RoutingReconcilers makes. It returns none when routing is off or
+// cannot run, in gateway mode without a Gateway API client.
+func (o ControllerOptions) routingReconcilers() (*RouteReconciler, []RoutingReconciler) {
+	if !o.Config.RoutingEnabled {
+		return nil, nil
+	}
+	if o.Gateways == nil && o.Config.Routing.Mode != config.RoutingModeIngress {
+		o.Logger.Warn("routing is enabled but the controller has no Gateway API client; routes get no objects")
+		return nil, nil
+	}
+	routes := NewRouteReconciler(RouteReconcilerOptions{
+		Client: o.Client, Gateways: o.Gateways, Desired: StoreDesiredRoutes{Store: o.Store, Installation: o.Config.Installation},
+		Apps: o.Store, Certificates: o.Certificates, Gateway: o.Config.Gateway, Routing: o.Config.Routing,
+		Installation: o.Config.Installation, Logger: o.Logger,
+	})
+	routing := []RoutingReconciler{routes}
+	internal := NewInternalRouteReconciler(InternalRouteReconcilerOptions{
+		Client: o.Client, Config: o.Config.Routing.Internal, Installation: o.Config.Installation, Logger: o.Logger,
+		Desired: StoreDesiredRoutes{Store: o.Store, Installation: o.Config.Installation},
+	})
+	routing = append(routing, wholeSync{internal, internal.Enqueue})
+	policies := NewNetworkPolicyReconciler(NetworkPolicyReconcilerOptions{
+		Client: o.Client, Desired: o.Store, Installation: o.Config.Installation, Logger: o.Logger,
+	})
+	routing = append(routing, spaceSync{policies, policies.Enqueue})
+	if o.Gateways != nil && o.Config.Routing.Mode == config.RoutingModeGateway {
+		gateways := NewGatewayReconciler(GatewayReconcilerOptions{
+			Client: o.Client, Gateways: o.Gateways, Dynamic: o.Dynamic, Certificates: o.Certificates,
+			Desired: StoreDesiredGateways{Store: o.Store, Installation: o.Config.Installation},
+			Config:  o.Config, Logger: o.Logger,
+		})
+		// Every notification may change a listener: a space's new TCP or
+		// UDP route adds one.
+		routing = append(routing, wholeSync{gateways, gateways.Enqueue})
+	}
+	if o.RoutingReconcilers != nil {
+		routing = append(routing, o.RoutingReconcilers(o)...)
+	}
+	return routes, routing
+}
+
+// wholeSync adapts a reconciler that has a single whole-installation
+// sync to RoutingReconciler: every change starts that sync.
+type wholeSync struct {
+	runner interface {
+		Run(ctx context.Context, resync time.Duration) error
+	}
+	enqueue func()
+}
+
+func (w wholeSync) Run(ctx context.Context, resync time.Duration) error {
+	return w.runner.Run(ctx, resync)
+}
+
+func (w wholeSync) RoutesChanged(string) { w.enqueue() }
+
+// spaceSync adapts a reconciler keyed by space GUID to RoutingReconciler.
+type spaceSync struct {
+	runner interface {
+		Run(ctx context.Context, resync time.Duration) error
+	}
+	enqueue func(spaceGUID string)
+}
+
+func (s spaceSync) Run(ctx context.Context, resync time.Duration) error {
+	return s.runner.Run(ctx, resync)
+}
+
+func (s spaceSync) RoutesChanged(spaceGUID string) { s.enqueue(spaceGUID) }
 
 // listen feeds notifications of one kind into a reconciler's queue; an
 // empty payload means the connection was re-established and notifications

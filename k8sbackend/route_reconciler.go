@@ -5,138 +5,87 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"maps"
-	"slices"
+	"strings"
+	"sync"
 	"time"
 
-	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/util/workqueue"
-	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
 	gatewayclient "sigs.k8s.io/gateway-api/pkg/client/clientset/versioned"
 
+	"github.com/ferrycf/ferry/config"
 	"github.com/ferrycf/ferry/store"
 )
 
-// DesiredRoutes is the source of the routes that send traffic into a
-// space, normally PostgreSQL.
-type DesiredRoutes interface {
-	// SpaceRoutes returns the routes whose objects belong in the space
-	// spaceGUID's namespace: every route with a destination app in the
-	// space, carrying only those destinations. SpaceGUID of each is
-	// spaceGUID, even for a route that another space shared.
-	SpaceRoutes(ctx context.Context, spaceGUID string) ([]RouteSpec, error)
-}
-
-// StoreDesiredRoutes reads the routes of a space from the store.
-type StoreDesiredRoutes struct {
-	Store *store.Store
-	// Installation is RouteSpec.Installation of every route.
-	Installation string
-}
-
-// SpaceRoutes implements DesiredRoutes. A destination goes to the Service
-// of its app's web process. The app reconciler makes Services only for web
-// processes, so destinations of other process types, and of apps without a
-// web process yet, are left out. Every web Service forwards AppPort to the
-// app's one port, so a destination's own port is not carried over.
-func (s StoreDesiredRoutes) SpaceRoutes(ctx context.Context, spaceGUID string) ([]RouteSpec, error) {
-	routes, err := s.Store.DestinationsForSpace(ctx, spaceGUID)
-	if err != nil {
-		return nil, err
-	}
-	webProcesses := map[string]string{}
-	for _, r := range routes {
-		for _, d := range r.Destinations {
-			if _, read := webProcesses[d.AppGUID]; read || d.ProcessType != ProcessTypeWeb {
-				continue
-			}
-			processes, err := store.AppProcesses(ctx, s.Store.DB(), d.AppGUID)
-			if err != nil {
-				return nil, err
-			}
-			webProcesses[d.AppGUID] = ""
-			for _, p := range processes {
-				if p.Type == ProcessTypeWeb {
-					webProcesses[d.AppGUID] = p.GUID
-				}
-			}
-		}
-	}
-
-	specs := make([]RouteSpec, 0, len(routes))
-	for _, r := range routes {
-		spec := RouteSpec{
-			Installation: s.Installation,
-			GUID:         r.GUID,
-			Host:         r.Host,
-			Domain:       r.DomainName,
-			Path:         r.Path,
-			Port:         int32(r.Port),
-			Protocol:     r.Protocol,
-			Internal:     r.DomainInternal,
-			SpaceGUID:    spaceGUID,
-		}
-		// The organization label names the namespace's organization,
-		// which a route shared from another organization's space lacks.
-		if r.SpaceGUID == spaceGUID {
-			spec.OrgGUID = r.OrgGUID
-		}
-		for _, d := range r.Destinations {
-			process := webProcesses[d.AppGUID]
-			if d.ProcessType != ProcessTypeWeb || process == "" {
-				continue
-			}
-			spec.Destinations = append(spec.Destinations, RouteDestination{
-				AppGUID: d.AppGUID, ProcessGUID: process, ServiceName: ProcessServiceName(process),
-				Weight: int32(d.Weight),
-			})
-		}
-		specs = append(specs, spec)
-	}
-	return specs, nil
-}
+// Queue keys of the route reconciler besides space GUIDs.
+const (
+	// allSpacesKey queues a sync of every space namespace.
+	allSpacesKey = ""
+	// appKeyPrefix starts the key of an app whose space needs a sync.
+	appKeyPrefix = "app/"
+)
 
 // RouteReconcilerOptions configures NewRouteReconciler.
 type RouteReconcilerOptions struct {
-	// Client lists the space namespaces.
+	// Client lists the space namespaces and writes Ingresses and their
+	// TLS Secrets.
 	Client kubernetes.Interface
-	// Gateways writes the HTTPRoutes.
-	Gateways     gatewayclient.Interface
-	Desired      DesiredRoutes
-	Gateway      GatewayRef
+	// Gateways writes HTTPRoutes, TCPRoutes and UDPRoutes. Ingress mode
+	// does not use it.
+	Gateways gatewayclient.Interface
+	Desired  DesiredRoutes
+	// Apps finds the space of an app named by EnqueueApp. Without it,
+	// EnqueueApp does nothing.
+	Apps AppSpaces
+	// Certificates supplies the domains' certificates, which ingress mode
+	// copies into space namespaces. Without it, Ingresses have no TLS.
+	Certificates DesiredCertificates
+	// Gateway is the main Gateway. Organizations' dedicated Gateways are
+	// in its namespace.
+	Gateway GatewayRef
+	// Routing supplies Mode, IngressClass and UDPGateway.
+	Routing      RoutingConfig
 	Installation string
 	Logger       *slog.Logger
 }
 
-// RouteReconciler keeps the HTTPRoutes of every space namespace in line
-// with the routes that send traffic to the space's apps. Its key is the
-// space GUID, because a space's objects live in its namespace and one
-// store query returns all of them. A sync that has every expected
-// object of the namespace deletes the stale ones by listing, so it needs
-// no record of where a deleted route's objects were. A route with
-// destinations in several spaces has one HTTPRoute in each of their
-// namespaces, so every backend is in the HTTPRoute's own namespace and
+// RouteReconciler keeps the routing objects of every space namespace in
+// line with the routes that send traffic to the space's apps: HTTPRoutes,
+// TCPRoutes and UDPRoutes in gateway mode, and Ingresses with their TLS
+// Secrets in ingress mode. Internal routes belong to the internal route
+// reconciler.
+//
+// Its key is the space GUID, because a space's objects live in its
+// namespace and one store query returns all of them. A sync that has
+// every expected object of the namespace deletes the stale ones by
+// listing, so it needs no record of where a deleted route's objects were.
+// A route with destinations in several spaces has one object in each of
+// their namespaces, so every backend is in the object's own namespace and
 // needs no ReferenceGrant.
 //
 // NOTE: Gateway API gives equal matches of several HTTPRoutes to the
 // oldest one, so a route with destinations in two spaces sends its
 // traffic to one space only, ignoring the weights across spaces.
-//
-// Only HTTP routes of external domains get objects so far. TCP and
-// internal routes are skipped.
 type RouteReconciler struct {
 	client       kubernetes.Interface
 	gateways     gatewayclient.Interface
 	desired      DesiredRoutes
+	apps         AppSpaces
+	certificates DesiredCertificates
 	gateway      GatewayRef
+	routing      RoutingConfig
 	installation string
 	logger       *slog.Logger
 	queue        workqueue.TypedRateLimitingInterface[string]
+
+	// skipped maps each skipped route's GUID to the reason it was last
+	// logged with, so a route that stays unsupported is logged once.
+	skippedMu sync.Mutex
+	skipped   map[string]string
 }
 
 // NewRouteReconciler returns a reconciler; Run starts it.
@@ -146,21 +95,39 @@ func NewRouteReconciler(o RouteReconcilerOptions) *RouteReconciler {
 		logger = slog.New(slog.DiscardHandler)
 	}
 	return &RouteReconciler{
-		client: o.Client, gateways: o.Gateways, desired: o.Desired, gateway: o.Gateway,
-		installation: o.Installation, logger: logger,
+		client: o.Client, gateways: o.Gateways, desired: o.Desired, apps: o.Apps, certificates: o.Certificates,
+		gateway: o.Gateway, routing: o.Routing, installation: o.Installation, logger: logger,
 		queue: workqueue.NewTypedRateLimitingQueueWithConfig(workqueue.DefaultTypedControllerRateLimiter[string](),
 			workqueue.TypedRateLimitingQueueConfig[string]{Name: "routes"}),
+		skipped: map[string]string{},
 	}
 }
 
-// Enqueue queues a sync of the space spaceGUID's routing objects.
+// Enqueue queues a sync of the space spaceGUID's routing objects, or of
+// every space namespace when spaceGUID is "". It takes the payloads of
+// store.RoutesChannel as they are.
 func (r *RouteReconciler) Enqueue(spaceGUID string) { r.queue.Add(spaceGUID) }
+
+// RoutesChanged implements RoutingReconciler with Enqueue.
+func (r *RouteReconciler) RoutesChanged(spaceGUID string) { r.Enqueue(spaceGUID) }
+
+// EnqueueApp queues a sync of the space of app appGUID, whose web process
+// or Service may have appeared or gone. It takes the payloads of
+// store.AppsChannel.
+func (r *RouteReconciler) EnqueueApp(appGUID string) {
+	if r.apps != nil && appGUID != "" {
+		r.queue.Add(appKeyPrefix + appGUID)
+	}
+}
+
+// ingressMode reports whether HTTP routes become Ingresses.
+func (r *RouteReconciler) ingressMode() bool { return r.routing.Mode == config.RoutingModeIngress }
 
 // Run serves the queue with one worker, and queues every space namespace
 // at start and every resync, until ctx ends.
 func (r *RouteReconciler) Run(ctx context.Context, resync time.Duration) error {
 	defer r.queue.ShutDown()
-	go wait.UntilWithContext(ctx, r.resync, resync)
+	go wait.UntilWithContext(ctx, func(context.Context) { r.queue.Add(allSpacesKey) }, resync)
 	go func() {
 		<-ctx.Done()
 		r.queue.ShutDown()
@@ -171,20 +138,38 @@ func (r *RouteReconciler) Run(ctx context.Context, resync time.Duration) error {
 }
 
 // resync queues every space namespace of this installation.
-func (r *RouteReconciler) resync(ctx context.Context) {
+func (r *RouteReconciler) resync(ctx context.Context) error {
 	selector := labels.SelectorFromSet(ownerLabels(r.installation, "")).String()
 	list, err := r.client.CoreV1().Namespaces().List(ctx, metav1.ListOptions{LabelSelector: selector})
 	if err != nil {
-		if ctx.Err() == nil {
-			r.logger.Warn("list space namespaces for the route resync failed", "error", err)
-		}
-		return
+		return fmt.Errorf("list space namespaces: %w", err)
 	}
 	for _, ns := range list.Items {
 		if guid := ns.Labels[LabelSpaceGUID]; guid != "" && ns.Name == SpaceNamespace(guid) {
 			r.queue.Add(guid)
 		}
 	}
+	return nil
+}
+
+// reconcileKey serves one queue key.
+func (r *RouteReconciler) reconcileKey(ctx context.Context, key string) error {
+	if key == allSpacesKey {
+		return r.resync(ctx)
+	}
+	app, isApp := strings.CutPrefix(key, appKeyPrefix)
+	if !isApp {
+		return r.Reconcile(ctx, key)
+	}
+	space, err := r.apps.AppSpaceGUID(ctx, app)
+	if errors.Is(err, store.ErrNotFound) {
+		// A deleted app's space hears of it on store.RoutesChannel.
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	return r.Reconcile(ctx, space)
 }
 
 func (r *RouteReconciler) processNext(ctx context.Context) bool {
@@ -194,27 +179,28 @@ func (r *RouteReconciler) processNext(ctx context.Context) bool {
 	}
 	defer r.queue.Done(key)
 
-	err := r.Reconcile(ctx, key)
+	err := r.reconcileKey(ctx, key)
 	switch {
 	case err == nil:
 		r.queue.Forget(key)
 	case onlyNotOwned(err):
-		r.logger.Warn("routes are blocked by objects Ferry does not manage", "space", key, "error", err)
+		r.logger.Warn("routes are blocked by objects Ferry does not manage", "key", key, "error", err)
 		r.queue.Forget(key)
 	case ctx.Err() != nil:
 	default:
-		r.logger.Warn("reconcile routes failed, retrying", "space", key, "error", err,
+		r.logger.Warn("reconcile routes failed, retrying", "key", key, "error", err,
 			"retries", r.queue.NumRequeues(key))
 		r.queue.AddRateLimited(key)
 	}
 	return true
 }
 
-// Reconcile creates, updates and deletes the HTTPRoutes of the space
+// Reconcile creates, updates and deletes the routing objects of the space
 // spaceGUID's namespace so they match its routes. A space without a
 // namespace has no running apps and no Services to route to, so it is
 // left alone. Objects without this installation's ownership mark are never
-// changed or deleted.
+// changed or deleted. Each mode manages only its own kinds, so switching
+// modes leaves the other mode's objects in place.
 func (r *RouteReconciler) Reconcile(ctx context.Context, spaceGUID string) error {
 	namespace := SpaceNamespace(spaceGUID)
 	if _, err := r.client.CoreV1().Namespaces().Get(ctx, namespace, metav1.GetOptions{}); apierrors.IsNotFound(err) {
@@ -226,94 +212,20 @@ func (r *RouteReconciler) Reconcile(ctx context.Context, spaceGUID string) error
 	if err != nil {
 		return fmt.Errorf("read the routes of space %s: %w", spaceGUID, err)
 	}
-
-	want := map[string]*gatewayv1.HTTPRoute{}
-	for _, route := range routes {
-		if route.Protocol != RouteProtocolHTTP || route.Internal {
-			continue
-		}
-		hr, err := MakeHTTPRoute(route, r.gateway)
-		if err != nil {
-			return err
-		}
-		want[hr.Name] = hr
-	}
-
-	api := r.gateways.GatewayV1().HTTPRoutes(namespace)
-	selector := labels.SelectorFromSet(ownerLabels(r.installation, ComponentRouting)).String()
-	list, err := api.List(ctx, metav1.ListOptions{LabelSelector: selector})
+	objects, err := r.desiredObjects(ctx, namespace, routes)
 	if err != nil {
-		return fmt.Errorf("list HTTPRoutes in %s: %w", namespace, err)
-	}
-	current := map[string]*gatewayv1.HTTPRoute{}
-	for i := range list.Items {
-		current[list.Items[i].Name] = &list.Items[i]
+		return err
 	}
 
-	var errs []error
-	for _, name := range slices.Sorted(maps.Keys(want)) {
-		errs = append(errs, r.ensureHTTPRoute(ctx, current[name], want[name]))
+	if r.ingressMode() {
+		return errors.Join(
+			syncObjects(ctx, r, tlsSecretKind(r.client), namespace, objects.secrets),
+			syncObjects(ctx, r, ingressKind(r.client), namespace, objects.ingresses),
+		)
 	}
-	for _, name := range slices.Sorted(maps.Keys(current)) {
-		if _, wanted := want[name]; !wanted {
-			errs = append(errs, r.deleteHTTPRoute(ctx, current[name]))
-		}
-	}
-	return errors.Join(errs...)
-}
-
-// ensureHTTPRoute creates want, or updates current, the listed HTTPRoute
-// or nil, to match it. Ferry owns the whole spec, so changes made by
-// others are replaced.
-func (r *RouteReconciler) ensureHTTPRoute(ctx context.Context, current, want *gatewayv1.HTTPRoute) error {
-	api := r.gateways.GatewayV1().HTTPRoutes(want.Namespace)
-	if current == nil {
-		_, err := api.Create(ctx, want, metav1.CreateOptions{FieldManager: FieldManager})
-		if apierrors.IsAlreadyExists(err) {
-			existing, getErr := api.Get(ctx, want.Name, metav1.GetOptions{})
-			if getErr != nil {
-				return fmt.Errorf("read HTTPRoute %s/%s: %w", want.Namespace, want.Name, getErr)
-			}
-			if !ownedBy(existing.Labels, r.installation) || existing.Labels[LabelComponent] != ComponentRouting {
-				return &NotOwnedError{Kind: "HTTPRoute", Namespace: want.Namespace, Name: want.Name}
-			}
-			current = existing
-		} else if err != nil {
-			return fmt.Errorf("create HTTPRoute %s/%s: %w", want.Namespace, want.Name, err)
-		} else {
-			r.logger.Info("HTTPRoute created", "namespace", want.Namespace, "name", want.Name,
-				"route", want.Annotations[AnnotationRouteURL])
-			return nil
-		}
-	}
-	if metadataCurrent(current.ObjectMeta, want.ObjectMeta) && equality.Semantic.DeepEqual(current.Spec, want.Spec) {
-		return nil
-	}
-	updated := current.DeepCopy()
-	mergeMetadata(&updated.ObjectMeta, want.ObjectMeta)
-	updated.Spec = want.Spec
-	if _, err := api.Update(ctx, updated, metav1.UpdateOptions{FieldManager: FieldManager}); err != nil {
-		return fmt.Errorf("update HTTPRoute %s/%s: %w", want.Namespace, want.Name, err)
-	}
-	r.logger.Info("HTTPRoute updated", "namespace", want.Namespace, "name", want.Name,
-		"route", want.Annotations[AnnotationRouteURL])
-	return nil
-}
-
-// deleteHTTPRoute deletes a stale HTTPRoute, and not one that replaced it
-// since it was listed.
-func (r *RouteReconciler) deleteHTTPRoute(ctx context.Context, hr *gatewayv1.HTTPRoute) error {
-	uid := hr.UID
-	err := r.gateways.GatewayV1().HTTPRoutes(hr.Namespace).Delete(ctx, hr.Name, metav1.DeleteOptions{
-		Preconditions: &metav1.Preconditions{UID: &uid},
-	})
-	if apierrors.IsNotFound(err) || apierrors.IsConflict(err) {
-		return nil
-	}
-	if err != nil {
-		return fmt.Errorf("delete HTTPRoute %s/%s: %w", hr.Namespace, hr.Name, err)
-	}
-	r.logger.Info("HTTPRoute deleted: its route is gone or has no destination here", "namespace", hr.Namespace,
-		"name", hr.Name)
-	return nil
+	return errors.Join(
+		syncObjects(ctx, r, httpRouteKind(r.gateways), namespace, objects.httpRoutes),
+		syncObjects(ctx, r, tcpRouteKind(r.gateways), namespace, objects.tcpRoutes),
+		syncObjects(ctx, r, udpRouteKind(r.gateways), namespace, objects.udpRoutes),
+	)
 }

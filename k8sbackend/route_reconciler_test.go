@@ -22,6 +22,7 @@ import (
 // process, and a second space, in PostgreSQL.
 type routeFixture struct {
 	st           *store.Store
+	org          string
 	space, other string
 	domain       store.Domain
 	// webs maps each app GUID to its web process GUID.
@@ -31,13 +32,18 @@ type routeFixture struct {
 
 func newRouteFixture(t *testing.T) routeFixture {
 	t.Helper()
+	return newRouteFixtureOn(t, pgtest.NewStore(t))
+}
+
+// newRouteFixtureOn creates the fixture in the database of st.
+func newRouteFixtureOn(t *testing.T, st *store.Store) routeFixture {
+	t.Helper()
 	ctx := t.Context()
-	st := pgtest.NewStore(t)
 	org, err := store.CreateOrganization(ctx, st.DB(), store.Organization{GUID: uuid.NewString(), Name: "acme"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := routeFixture{st: st, webs: map[string]string{}}
+	f := routeFixture{st: st, org: org.GUID, webs: map[string]string{}}
 	for _, name := range []string{"dev", "prod"} {
 		sp, err := store.CreateSpace(ctx, st.DB(), store.Space{GUID: uuid.NewString(), Name: name, OrganizationGUID: org.GUID})
 		if err != nil {

@@ -56,6 +56,11 @@ type RouteSpec struct {
 	Internal  bool
 	SpaceGUID string
 	OrgGUID   string
+	// DedicatedGatewayOrg is the GUID of the organization whose dedicated
+	// Gateway, OrgGatewayName(DedicatedGatewayOrg), the route attaches to
+	// instead of the main one, because the route's domain is a private
+	// domain of that organization. It is "" for routes of the main Gateway.
+	DedicatedGatewayOrg string
 	// Destinations receive the route's traffic. A route without any
 	// still gets its objects, and the Gateway returns 404 for it.
 	Destinations []RouteDestination

@@ -258,11 +258,23 @@ func MakeStatefulSet(app AppSpec, proc ProcessSpec, cfg WorkloadConfig) *appsv1.
 	return sts
 }
 
+// AppUDPPortName names the UDP port of web Services, which UDP routes
+// send their datagrams to.
+const AppUDPPortName = "udp"
+
 // MakeService returns the ClusterIP Service in front of a web process's
-// instances. Its port AppPort reaches the port the app listens on.
+// instances. Its port AppPort reaches the port the app listens on, over
+// TCP as AppPortName and over UDP as AppUDPPortName. The UDP port targets
+// the app's port by number, because the container declares that port for
+// TCP only and a named target port must match the Service port's
+// protocol.
 func MakeService(app AppSpec, proc ProcessSpec) *corev1.Service {
 	annotations := appAnnotations(app)
 	annotations[AnnotationProcessType] = proc.Type
+	target := int32(AppPort)
+	if app.Droplet != nil {
+		target = appPort(app.Droplet)
+	}
 	svc := &corev1.Service{
 		TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "Service"},
 		ObjectMeta: metav1.ObjectMeta{
@@ -274,12 +286,20 @@ func MakeService(app AppSpec, proc ProcessSpec) *corev1.Service {
 		Spec: corev1.ServiceSpec{
 			Type:     corev1.ServiceTypeClusterIP,
 			Selector: processSelector(proc),
-			Ports: []corev1.ServicePort{{
-				Name:       AppPortName,
-				Protocol:   corev1.ProtocolTCP,
-				Port:       AppPort,
-				TargetPort: intstr.FromString(AppPortName),
-			}},
+			Ports: []corev1.ServicePort{
+				{
+					Name:       AppPortName,
+					Protocol:   corev1.ProtocolTCP,
+					Port:       AppPort,
+					TargetPort: intstr.FromString(AppPortName),
+				},
+				{
+					Name:       AppUDPPortName,
+					Protocol:   corev1.ProtocolUDP,
+					Port:       AppPort,
+					TargetPort: intstr.FromInt32(target),
+				},
+			},
 		},
 	}
 	svc.Annotations[AnnotationSpecHash] = specHash(svc.Labels, svc.Annotations, svc.Spec)

@@ -526,9 +526,10 @@ func TestMakeService(t *testing.T) {
 		Spec: corev1.ServiceSpec{
 			Type:     corev1.ServiceTypeClusterIP,
 			Selector: map[string]string{LabelManagedBy: ManagedByFerry, LabelProcessGUID: runWeb},
-			Ports: []corev1.ServicePort{{
-				Name: "http", Protocol: corev1.ProtocolTCP, Port: 8080, TargetPort: intstr.FromString("http"),
-			}},
+			Ports: []corev1.ServicePort{
+				{Name: "http", Protocol: corev1.ProtocolTCP, Port: 8080, TargetPort: intstr.FromString("http")},
+				{Name: "udp", Protocol: corev1.ProtocolUDP, Port: 8080, TargetPort: intstr.FromInt32(8080)},
+			},
 		},
 	}
 	got := MakeService(runTestApp(), runTestWeb())
@@ -537,6 +538,37 @@ func TestMakeService(t *testing.T) {
 	}
 	if got.Annotations[AnnotationSpecHash] == "" {
 		t.Error("the Service has no spec hash")
+	}
+}
+
+func TestMakeServiceUDPTarget(t *testing.T) {
+	tests := []struct {
+		name    string
+		droplet *DropletSpec
+		want    int32
+	}{
+		{name: "buildpack app", droplet: &DropletSpec{LifecycleType: store.LifecycleBuildpack}, want: AppPort},
+		{name: "docker app", droplet: &DropletSpec{LifecycleType: store.LifecycleDocker, Ports: []int32{5353, 8053}}, want: 5353},
+		{name: "docker app without ports", droplet: &DropletSpec{LifecycleType: store.LifecycleDocker}, want: AppPort},
+		{name: "no droplet", want: AppPort},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			app := runTestApp()
+			app.Droplet = tt.droplet
+			svc := MakeService(app, runTestWeb())
+			var udp []corev1.ServicePort
+			for _, p := range svc.Spec.Ports {
+				if p.Protocol == corev1.ProtocolUDP {
+					udp = append(udp, p)
+				}
+			}
+			want := []corev1.ServicePort{{Name: AppUDPPortName, Protocol: corev1.ProtocolUDP, Port: AppPort,
+				TargetPort: intstr.FromInt32(tt.want)}}
+			if diff := cmp.Diff(want, udp); diff != "" {
+				t.Errorf("UDP ports (-want +got):\n%s", diff)
+			}
+		})
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
@@ -20,6 +21,7 @@ import (
 	"github.com/ferrycf/ferry/logcache"
 	"github.com/ferrycf/ferry/registry"
 	"github.com/ferrycf/ferry/store"
+	"github.com/ferrycf/ferry/tlscert"
 )
 
 // kubernetesConfigured reports whether Ferry can reach a cluster: a
@@ -67,6 +69,10 @@ func gatewayClient(cfg config.Config) (gatewayclient.Interface, error) {
 	if err != nil {
 		return nil, err
 	}
+	// The API server warns on every request for TCPRoutes and UDPRoutes
+	// that v1alpha2 is deprecated, and the reconciler lists them in every
+	// space on every sync, so each distinct warning is printed once.
+	restConfig.WarningHandler = rest.NewWarningWriter(os.Stderr, rest.WarningWriterOptions{Deduplicate: true})
 	client, err := gatewayclient.NewForConfig(restConfig)
 	if err != nil {
 		return nil, fmt.Errorf("gateway API client: %w", err)
@@ -163,24 +169,55 @@ func runController(ctx context.Context, cfg config.Config, st *store.Store, logg
 	if err != nil {
 		return err
 	}
+	certificates, err := controllerCertificates(cfg, st, logger)
+	if err != nil {
+		return err
+	}
+	var dynamicClient dynamic.Interface
+	if gateways != nil {
+		restConfig, err := kubernetesRESTConfig(cfg, 0, 0)
+		if err != nil {
+			return err
+		}
+		if dynamicClient, err = dynamic.NewForConfig(restConfig); err != nil {
+			return fmt.Errorf("dynamic client: %w", err)
+		}
+	}
 	images := registry.New(cfg.Registry)
 	logger.Info("ferry controller starting", "version", version, "stacks", len(cfg.Staging.Builders))
 	err = k8sbackend.RunController(ctx, k8sbackend.ControllerOptions{
-		Store:       st,
-		Client:      client,
-		Images:      images,
-		Catalog:     stagingCatalog(cfg, images, logger),
-		Config:      k8sbackend.ConfigFrom(cfg),
-		Logger:      logger,
-		DatabaseURL: cfg.DatabaseURL,
-		Logs:        logs,
-		LogClient:   logClient,
-		Gateways:    gateways,
+		Store:        st,
+		Client:       client,
+		Images:       images,
+		Catalog:      stagingCatalog(cfg, images, logger),
+		Config:       k8sbackend.ConfigFrom(cfg),
+		Logger:       logger,
+		DatabaseURL:  cfg.DatabaseURL,
+		Logs:         logs,
+		LogClient:    logClient,
+		Gateways:     gateways,
+		Certificates: certificates,
+		Dynamic:      dynamicClient,
 	})
 	if err != nil && !errors.Is(err, context.Canceled) {
 		return err
 	}
 	return nil
+}
+
+// controllerCertificates returns the certificate source of the routing
+// reconcilers, which opens keys with the certificate key the API seals
+// them with, or nil when routing is off.
+func controllerCertificates(cfg config.Config, st *store.Store, logger *slog.Logger) (k8sbackend.DesiredCertificates, error) {
+	if !cfg.Routing.Enabled {
+		return nil, nil
+	}
+	sealer, _, _, err := tlscert.LoadSealer(cfg.Routing.CertificateKey, cfg.DataDir)
+	if err != nil {
+		return nil, fmt.Errorf("certificate key: %w", err)
+	}
+	return k8sbackend.StoreCertificates{Store: st, Sealer: sealer, Installation: cfg.Kubernetes.Installation,
+		Logger: logger}, nil
 }
 
 // startController runs the controller beside the API in `ferry serve`
