@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The local all-in-one environment: a single-node Kubernetes on containerd
-# with an OCI registry, a Gateway API gateway (Traefik), cluster DNS
-# (CoreDNS) and PostgreSQL, all run as host processes by PID.
+# with an OCI registry, a Gateway API gateway (Traefik), a UDPRoute gateway
+# (hack/udpgateway), cluster DNS (CoreDNS) and PostgreSQL, all run as host
+# processes by PID.
 #
 # Usage: hack/env.sh up|down|status|logs [COMPONENT] [-f]|env|clean
 # Settings: FERRY_ENV_DIR (state, default ~/.local/state/ferry-env),
@@ -82,6 +83,7 @@ cmd_up() {
   start_coredns
   install_gateway
   start_traefik
+  start_udpgateway
   wait_default_service_account
   check_all_running
 
@@ -103,7 +105,7 @@ cmd_down() {
 
   stop_process ferry
   local name
-  for name in traefik coredns kube-proxy kubelet kube-scheduler kube-controller-manager; do
+  for name in udpgateway traefik coredns kube-proxy kubelet kube-scheduler kube-controller-manager; do
     stop_process "$name"
   done
   remove_containers
@@ -167,7 +169,8 @@ component_address() {
     kubelet) echo "https://$BRIDGE_IP:10250" ;;
     kube-proxy) echo "http://127.0.0.1:10256/healthz" ;;
     coredns) echo "$BRIDGE_IP:53" ;;
-    traefik) echo "http://$GATEWAY_HTTP_ADDR, https://$GATEWAY_HTTPS_ADDR" ;;
+    traefik) echo "http://$GATEWAY_HTTP_ADDR, https://$GATEWAY_HTTPS_ADDR, tcp 127.0.0.1:$TCP_ROUTE_PORT_FIRST-$TCP_ROUTE_PORT_LAST" ;;
+    udpgateway) echo "udp 127.0.0.1 (Gateway $GATEWAY_NAMESPACE/$UDP_GATEWAY_NAME), http://$UDP_GATEWAY_HEALTH_ADDR/healthz" ;;
     ferry) echo "http://$FERRY_API_ADDR" ;;
   esac
 }
@@ -216,6 +219,11 @@ cmd_env() {
   add_setting FERRY_GATEWAY_HTTPS "$GATEWAY_HTTPS_ADDR"
   add_setting FERRY_GATEWAY_NAMESPACE "$GATEWAY_NAMESPACE"
   add_setting FERRY_GATEWAY_NAME "$GATEWAY_NAME"
+  add_setting FERRY_GATEWAY_HTTP_ADDR "$GATEWAY_HTTP_ADDR"
+  add_setting FERRY_GATEWAY_HTTPS_ADDR "$GATEWAY_HTTPS_ADDR"
+  # The CA that signed the gateway's *.APPS_DOMAIN certificate.
+  add_setting FERRY_GATEWAY_CA "$CERT_DIR/ca.crt"
+  add_setting FERRY_UDP_GATEWAY_NAME "$UDP_GATEWAY_NAME"
   add_setting FERRY_APPS_DOMAIN "$APPS_DOMAIN"
   add_setting FERRY_ENV_CA_FILE "$CERT_DIR/ca.crt"
   add_setting FERRY_ENV_LOG_DIR "$LOG_DIR"

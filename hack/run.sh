@@ -3,8 +3,8 @@
 #
 # Usage: hack/run.sh start|stop
 # start brings the environment up, builds cmd/ferry into the state
-# directory, and (re)starts `ferry serve` on FERRY_LISTEN_ADDRESS (default
-# 127.0.0.1:9022). The admin password is generated once and kept in the
+# directory, writes its routing configuration to ferry/config.yaml there, and
+# (re)starts `ferry serve` on FERRY_LISTEN_ADDRESS (default 127.0.0.1:9022). The admin password is generated once and kept in the
 # state directory with mode 0600.
 set -euo pipefail
 
@@ -17,12 +17,33 @@ source "$FERRY_HACK/lib/postgres.sh"
 
 ADMIN_PASSWORD_FILE="$SECRET_DIR/admin-password"
 FERRY_BIN="$STATE/bin/ferry"
+FERRY_CONFIG_FILE="$STATE/ferry/config.yaml"
 
 admin_password() {
   if [[ ! -s "$ADMIN_PASSWORD_FILE" ]]; then
     (umask 077 && openssl rand -hex 16 >"$ADMIN_PASSWORD_FILE")
   fi
   cat "$ADMIN_PASSWORD_FILE"
+}
+
+# write_ferry_config writes the routing settings of `make run`: the
+# Gateways and ports the environment serves. The environment variables
+# set in cmd_start, which hold the addresses and secrets, apply on top.
+write_ferry_config() {
+  mkdir -p "$(dirname "$FERRY_CONFIG_FILE")"
+  write_file "$FERRY_CONFIG_FILE" <<YAML
+routing:
+  default_domain: $APPS_DOMAIN
+  https_port: ${GATEWAY_HTTPS_ADDR##*:}
+  gateway_namespace: $GATEWAY_NAMESPACE
+  gateway_name: $GATEWAY_NAME
+  udp_gateway_namespace: $GATEWAY_NAMESPACE
+  udp_gateway_name: $UDP_GATEWAY_NAME
+  tcp_reservable_ports: "$TCP_ROUTE_PORTS_RUN"
+  internal_domain: ${INTERNAL_ROUTE_DOMAINS[0]%%=*}
+  internal_route_namespace: ${INTERNAL_ROUTE_DOMAINS[0]#*=}
+  cluster_domain: $CLUSTER_DOMAIN
+YAML
 }
 
 # A GET on the API root returns 200 once the API serves.
@@ -52,6 +73,7 @@ cmd_start() {
   stage_end
 
   take_lock
+  write_ferry_config
   stage_begin ferry
   stop_process ferry >/dev/null 2>&1
   if port_in_use "$FERRY_API_ADDR"; then
@@ -74,7 +96,7 @@ cmd_start() {
     export FERRY_STAGING_BUILDERS="ferry-test=$builder_image"
     export FERRY_GATEWAY_NAMESPACE="$GATEWAY_NAMESPACE" FERRY_GATEWAY_NAME="$GATEWAY_NAME"
     export FERRY_APPS_DOMAIN="$APPS_DOMAIN"
-    start_process ferry "$FERRY_BIN" serve
+    start_process ferry "$FERRY_BIN" serve --config "$FERRY_CONFIG_FILE"
   )
   wait_for ferry "its API on http://$FERRY_API_ADDR/" api_ready
   stage_end

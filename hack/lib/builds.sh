@@ -67,7 +67,8 @@ ensure_builds() {
     "registry=$FERRY_HACK/build/registry.sh" \
     "pause=$FERRY_HACK/build/pause.sh" \
     "gateway-crds=$FERRY_HACK/build/gateway-crds.sh" \
-    "imagetool=$FERRY_HACK/build/imagetool.sh"
+    "imagetool=$FERRY_HACK/build/imagetool.sh" \
+    "udpgateway=$FERRY_HACK/build/udpgateway.sh"
   set_build_paths
 }
 
@@ -91,4 +92,5 @@ set_build_paths() {
   PAUSE_IMAGE_FILE="${BUILD_RESULT[pause]:-}"
   GATEWAY_CRDS_DIR="${BUILD_RESULT[gateway-crds]:-}"
   IMAGETOOL_BIN="${BUILD_RESULT[imagetool]:-}"
+  UDPGATEWAY_BIN="${BUILD_RESULT[udpgateway]:-}"
 }

@@ -78,6 +78,34 @@ spec:
       - {kind: Secret, name: gateway-tls}
     allowedRoutes:
       namespaces: {from: All}
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: GatewayClass
+metadata:
+  name: $UDP_GATEWAY_CLASS
+spec:
+  controllerName: $UDP_GATEWAY_CONTROLLER
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata:
+  name: $UDP_GATEWAY_NAME
+  namespace: $GATEWAY_NAMESPACE
+spec:
+  gatewayClassName: $UDP_GATEWAY_CLASS
+  listeners:
+  # Ferry adds a udp-PORT listener per UDP route port. A Gateway needs at
+  # least one listener, and this one admits no routes: every namespace has
+  # the label kubernetes.io/metadata.name, so the selector matches none.
+  - name: placeholder
+    protocol: UDP
+    port: $UDP_GATEWAY_PLACEHOLDER_PORT
+    allowedRoutes:
+      namespaces:
+        from: Selector
+        selector:
+          matchExpressions:
+          - {key: kubernetes.io/metadata.name, operator: DoesNotExist}
 YAML
 }
 

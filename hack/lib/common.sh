@@ -45,6 +45,27 @@ GATEWAY_NAME=ferry
 GATEWAY_CLASS=traefik
 APPS_DOMAIN="${FERRY_APPS_DOMAIN:-apps.ferry.test}"
 
+# TCP routes: Traefik opens one entry point per port, on loopback, for the
+# ports of `make run`'s router group (TCP_ROUTE_PORTS_RUN) and those of the
+# e2e suite (1034-1043).
+TCP_ROUTE_PORTS_RUN=1024-1033
+TCP_ROUTE_PORT_FIRST=1024
+TCP_ROUTE_PORT_LAST=1043
+
+# UDP routes attach to a second Gateway, served by hack/udpgateway because
+# Traefik serves no UDPRoute. Ferry adds its udp-PORT listeners. The
+# Gateway API CRDs require one listener, so the environment gives it a
+# placeholder that admits no routes.
+UDP_GATEWAY_NAME=ferry-udp
+UDP_GATEWAY_CLASS=ferry-udp
+UDP_GATEWAY_CONTROLLER=ferry.cloudfoundry.org/udp-gateway
+UDP_GATEWAY_PLACEHOLDER_PORT=1023
+UDP_GATEWAY_HEALTH_ADDR=127.0.0.1:8083
+
+# Internal route domains as DOMAIN=NAMESPACE: `make run`'s, then the e2e
+# suite's. CoreDNS gets one rewrite rule for each.
+INTERNAL_ROUTE_DOMAINS=(apps.internal=ferry-internal-routes e2e.internal=ferry-e2e-internal-routes)
+
 # The sandbox image that hack/build/pause.sh builds, pushed to the registry
 # on `up` when missing.
 PAUSE_IMAGE="$REGISTRY_ADDR/pause:3.10"
@@ -289,6 +310,30 @@ write_file() {
     mv "$tmp" "$file"
   fi
 }
+
+# restart_if_changed NAME FILE... stops NAME when it runs with other
+# contents of FILE... than those it was started with, so the start function
+# that follows starts it with the new ones. A component started before this
+# check existed has no record and is restarted once.
+restart_if_changed() {
+  local name="$1" record
+  shift
+  record="$PID_DIR/$name.inputs"
+  is_running "$name" || return 0
+  if [[ "$(cat "$record" 2>/dev/null)" != "$(inputs_digest "$@")" ]]; then
+    stop_process "$name" 2>/dev/null
+    STAGE_NOTE="restarted: its configuration or binary changed"
+  fi
+}
+
+# record_inputs NAME FILE... stores the digest restart_if_changed compares.
+record_inputs() {
+  local name="$1"
+  shift
+  inputs_digest "$@" >"$PID_DIR/$name.inputs"
+}
+
+inputs_digest() { cat -- "$@" | sha256sum | cut -c1-16; }
 
 kubectl_admin() {
   "$K8S_BIN/kubectl" --kubeconfig "$ADMIN_KUBECONFIG" "$@"

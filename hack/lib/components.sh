@@ -9,7 +9,7 @@ CTR_BIN="${FERRY_CTR_BIN:-/usr/bin/ctr}"
 CNI_BIN_DIR="${FERRY_CNI_BIN_DIR:-/usr/lib/cni}"
 
 # Components in start order. `down` stops them in dependency order.
-COMPONENTS=(registry etcd postgres containerd kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy coredns traefik)
+COMPONENTS=(registry etcd postgres containerd kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy coredns traefik udpgateway)
 
 # already_running NAME: report and succeed when NAME runs.
 already_running() {
@@ -146,9 +146,11 @@ start_kube_proxy() {
 
 start_coredns() {
   stage_begin coredns
+  restart_if_changed coredns "$STATE/coredns/Corefile" "$COREDNS_BIN"
   already_running coredns && return 0
   check_port_free coredns "$BRIDGE_IP:53"
   start_process coredns "$COREDNS_BIN" -conf "$STATE/coredns/Corefile"
+  record_inputs coredns "$STATE/coredns/Corefile" "$COREDNS_BIN"
   wait_for coredns "/ready on $COREDNS_READY_ADDR" http_ok "http://$COREDNS_READY_ADDR/ready"
   stage_end
 }
@@ -160,6 +162,7 @@ gateway_programmed() {
 
 start_traefik() {
   stage_begin traefik
+  restart_if_changed traefik "$STATE/traefik/traefik.yaml" "$TRAEFIK_BIN"
   already_running traefik && return 0
   check_port_free traefik "$GATEWAY_HTTP_ADDR"
   check_port_free traefik "$GATEWAY_HTTPS_ADDR"
@@ -170,7 +173,38 @@ start_traefik() {
     fail_component gateway-api "rejected clearing the status of Gateway $GATEWAY_NAMESPACE/$GATEWAY_NAME"
   START_ENV=(KUBECONFIG="$KUBECONFIG_DIR/traefik.kubeconfig")
   start_process traefik "$TRAEFIK_BIN" --configfile="$STATE/traefik/traefik.yaml"
+  record_inputs traefik "$STATE/traefik/traefik.yaml" "$TRAEFIK_BIN"
   wait_for traefik "/ping on $TRAEFIK_PING_ADDR" http_ok "http://$TRAEFIK_PING_ADDR/ping"
   wait_for traefik "Gateway $GATEWAY_NAMESPACE/$GATEWAY_NAME to be Programmed" gateway_programmed
+  stage_end
+}
+
+gateway_status_true() {
+  local name="$1" type="$2"
+  [[ "$(kubectl_admin -n "$GATEWAY_NAMESPACE" get gateway "$name" \
+    -o "jsonpath={.status.conditions[?(@.type==\"$type\")].status}" 2>/dev/null)" == True ]]
+}
+
+# hack/udpgateway serves the UDPRoutes of Gateways of class ferry-udp. It
+# binds only 127.0.0.1 and forwards only to pod addresses.
+start_udpgateway() {
+  stage_begin udpgateway
+  restart_if_changed udpgateway "$UDPGATEWAY_BIN"
+  already_running udpgateway && return 0
+  check_port_free udpgateway "$UDP_GATEWAY_HEALTH_ADDR"
+  # As for Traefik, clearing the status makes the wait below see this
+  # process's own report.
+  kubectl_admin -n "$GATEWAY_NAMESPACE" patch gateway "$UDP_GATEWAY_NAME" --subresource=status --type=merge \
+    -p '{"status":{"conditions":[]}}' >>"$LOG_DIR/gateway-api.log" 2>&1 ||
+    fail_component gateway-api "rejected clearing the status of Gateway $GATEWAY_NAMESPACE/$UDP_GATEWAY_NAME"
+  start_process udpgateway "$UDPGATEWAY_BIN" \
+    --kubeconfig="$KUBECONFIG_DIR/udpgateway.kubeconfig" \
+    --controller-name="$UDP_GATEWAY_CONTROLLER" \
+    --allowed-cidr="$POD_CIDR" \
+    --health-address="$UDP_GATEWAY_HEALTH_ADDR"
+  record_inputs udpgateway "$UDPGATEWAY_BIN"
+  wait_for udpgateway "/healthz on $UDP_GATEWAY_HEALTH_ADDR" http_ok "http://$UDP_GATEWAY_HEALTH_ADDR/healthz"
+  wait_for udpgateway "Gateway $GATEWAY_NAMESPACE/$UDP_GATEWAY_NAME to be Programmed" \
+    gateway_status_true "$UDP_GATEWAY_NAME" Programmed
   stage_end
 }

@@ -151,15 +151,38 @@ conntrack: {maxPerCore: 0, min: 0, tcpEstablishedTimeout: 0s, tcpCloseWaitTimeou
 YAML
 }
 
-# CoreDNS serves only the cluster zones. It has no forward plugin, so names
-# outside the cluster get REFUSED and no query leaves the machine.
+# coredns_rewrites prints one CoreDNS rewrite rule per entry of
+# INTERNAL_ROUTE_DOMAINS. host.DOMAIN becomes the cluster name of the
+# internal route Service i-HOST-HASH in NAMESPACE, HASH being the first 8 hex
+# digits of SHA-256 over DOMAIN. The host is one DNS label of at most 52
+# characters, because the Service name must fit in 63. The rules equal what
+# k8sbackend.RenderCoreDNSRewrites renders, which hack/corednsrules tests.
+coredns_rewrites() {
+  local entry domain namespace hash
+  for entry in "${INTERNAL_ROUTE_DOMAINS[@]}"; do
+    domain="${entry%%=*}"
+    namespace="${entry#*=}"
+    hash="$(printf '%s' "$domain" | sha256sum | cut -c1-8)"
+    printf 'rewrite stop name regex ^([a-z0-9]([-a-z0-9]{0,50}[a-z0-9])?)\\.%s\\.$ i-{1}-%s.%s.svc.%s. answer auto\n' \
+      "${domain//./\\.}" "$hash" "$namespace" "$CLUSTER_DOMAIN"
+  done
+}
+
+# CoreDNS serves only the cluster zones and the internal route domains. It
+# has no forward plugin, so other names get REFUSED and no query leaves the
+# machine. The rewrite rules must come before the kubernetes plugin runs,
+# and CoreDNS orders plugins itself, so their place in the block does not
+# matter.
 write_corefile() {
   mkdir -p "$STATE/coredns"
+  local rewrites
+  rewrites="$(coredns_rewrites | sed 's/^/    /')"
   write_file "$STATE/coredns/Corefile" <<COREFILE
 .:53 {
     bind $BRIDGE_IP
     errors
     ready $COREDNS_READY_ADDR
+$rewrites
     kubernetes $CLUSTER_DOMAIN in-addr.arpa ip6.arpa {
         kubeconfig $KUBECONFIG_DIR/coredns.kubeconfig
         pods insecure
@@ -170,9 +193,17 @@ write_corefile() {
 COREFILE
 }
 
+tcp_entry_points() {
+  local port
+  for ((port = TCP_ROUTE_PORT_FIRST; port <= TCP_ROUTE_PORT_LAST; port++)); do
+    printf '  tcp-%d:\n    address: "127.0.0.1:%d"\n' "$port" "$port"
+  done
+}
+
 # Traefik's static configuration. It reads Gateway API objects through the
 # kubeconfig in KUBECONFIG, and maps each Gateway listener to the entry
-# point with the same port. The version check and anonymous usage reports
+# point with the same port: web and websecure for the Gateway ferry, and
+# tcp-PORT for each TCP route port. The version check and anonymous usage reports
 # are off, so it never calls out.
 write_traefik_config() {
   mkdir -p "$STATE/traefik"
@@ -187,6 +218,7 @@ entryPoints:
     address: "$GATEWAY_HTTPS_ADDR"
   traefikping:
     address: "$TRAEFIK_PING_ADDR"
+$(tcp_entry_points)
 ping:
   entryPoint: traefikping
 providers:

@@ -47,10 +47,12 @@ generate_certs() {
   new_cert kube-proxy "/CN=system:kube-proxy" clientAuth
   new_cert kubelet-client "/O=system:nodes/CN=system:node:$NODE_NAME" clientAuth
   new_cert kubelet-serving "/CN=$NODE_NAME" serverAuth "IP:$BRIDGE_IP,IP:127.0.0.1,DNS:$NODE_NAME,DNS:localhost"
-  # Traefik and CoreDNS run on the host and read every namespace's routes,
-  # services and endpoints; the local cluster grants them cluster-admin.
+  # Traefik, CoreDNS and hack/udpgateway run on the host and read every
+  # namespace's routes, services and endpoints; the local cluster grants
+  # them cluster-admin.
   new_cert traefik "/O=system:masters/CN=ferry-traefik" clientAuth
   new_cert coredns "/O=system:masters/CN=ferry-coredns" clientAuth
+  new_cert udpgateway "/O=system:masters/CN=ferry-udpgateway" clientAuth
   new_cert ferry "/O=system:masters/CN=ferry" clientAuth
   new_cert gateway "/CN=*.$APPS_DOMAIN" serverAuth "DNS:*.$APPS_DOMAIN,DNS:$APPS_DOMAIN,DNS:localhost,IP:127.0.0.1"
 }
@@ -85,7 +87,7 @@ KUBECONFIG
 
 generate_kubeconfigs() {
   local name
-  for name in admin controller-manager scheduler kube-proxy traefik coredns ferry; do
+  for name in admin controller-manager scheduler kube-proxy traefik coredns udpgateway ferry; do
     write_kubeconfig "$name" "$name"
   done
   write_kubeconfig kubelet kubelet-client
