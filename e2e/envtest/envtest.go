@@ -48,10 +48,16 @@ type Environment struct {
 	// as their parent.
 	GatewayNamespace string
 	GatewayName      string
+	// UDPGatewayName names the Gateway in GatewayNamespace that serves
+	// UDPRoutes, or is empty when the environment has none.
+	UDPGatewayName string
 	// AppsDomain is the domain the HTTPS listener has a certificate for
 	// (*.AppsDomain), signed by the CA in CAFile.
 	AppsDomain string
 	CAFile     string
+	// GatewayCA is the PEM file of the CA that signed the Gateway's own
+	// certificate. It is CAFile when the environment names no other file.
+	GatewayCA string
 	// DatabaseURL is a lib/pq URL of the ferry database, whose role may
 	// create further databases.
 	DatabaseURL string
@@ -140,7 +146,26 @@ func parseSettings(out []byte) (map[string]string, error) {
 	return settings, scanner.Err()
 }
 
+// settingAliases are newer names of settings that an environment may print
+// in place of, or besides, the names newEnvironment requires. A value under
+// the newer name wins.
+var settingAliases = map[string]string{
+	"FERRY_GATEWAY_HTTP_ADDR":  "FERRY_GATEWAY_HTTP",
+	"FERRY_GATEWAY_HTTPS_ADDR": "FERRY_GATEWAY_HTTPS",
+}
+
+// applyAliases copies the value of each newer setting name that is set to
+// the name it replaces.
+func applyAliases(settings map[string]string) {
+	for newer, name := range settingAliases {
+		if v := settings[newer]; v != "" {
+			settings[name] = v
+		}
+	}
+}
+
 func newEnvironment(root string, settings map[string]string) (*Environment, error) {
+	applyAliases(settings)
 	required := []string{
 		"KUBECONFIG", "FERRY_REGISTRY", "FERRY_REGISTRY_CLUSTER_ADDRESS", "FERRY_GATEWAY_HTTP", "FERRY_GATEWAY_HTTPS",
 		"FERRY_GATEWAY_NAMESPACE", "FERRY_GATEWAY_NAME", "FERRY_APPS_DOMAIN",
@@ -169,6 +194,10 @@ func newEnvironment(root string, settings map[string]string) (*Environment, erro
 	if err != nil {
 		return nil, err
 	}
+	gatewayCA := settings["FERRY_GATEWAY_CA"]
+	if gatewayCA == "" {
+		gatewayCA = settings["FERRY_ENV_CA_FILE"]
+	}
 	return &Environment{
 		RepoRoot:         root,
 		Kubeconfig:       settings["KUBECONFIG"],
@@ -181,8 +210,10 @@ func newEnvironment(root string, settings map[string]string) (*Environment, erro
 		GatewayHTTPS:     settings["FERRY_GATEWAY_HTTPS"],
 		GatewayNamespace: settings["FERRY_GATEWAY_NAMESPACE"],
 		GatewayName:      settings["FERRY_GATEWAY_NAME"],
+		UDPGatewayName:   settings["FERRY_UDP_GATEWAY_NAME"],
 		AppsDomain:       settings["FERRY_APPS_DOMAIN"],
 		CAFile:           settings["FERRY_ENV_CA_FILE"],
+		GatewayCA:        gatewayCA,
 		DatabaseURL:      settings["FERRY_DATABASE_URL"],
 		LogDir:           settings["FERRY_ENV_LOG_DIR"],
 	}, nil

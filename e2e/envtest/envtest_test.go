@@ -34,3 +34,19 @@ func TestNewEnvironmentMissingSettings(t *testing.T) {
 		t.Fatal("newEnvironment accepted settings without the registry, gateway and database")
 	}
 }
+
+func TestApplyAliasesPrefersNewerNames(t *testing.T) {
+	settings := map[string]string{
+		"FERRY_GATEWAY_HTTP":       "127.0.0.1:8080",
+		"FERRY_GATEWAY_HTTPS_ADDR": "127.0.0.1:9443",
+	}
+	applyAliases(settings)
+	want := map[string]string{
+		"FERRY_GATEWAY_HTTP":       "127.0.0.1:8080",
+		"FERRY_GATEWAY_HTTPS":      "127.0.0.1:9443",
+		"FERRY_GATEWAY_HTTPS_ADDR": "127.0.0.1:9443",
+	}
+	if diff := cmp.Diff(want, settings); diff != "" {
+		t.Errorf("applyAliases (-want +got):\n%s", diff)
+	}
+}

@@ -99,8 +99,9 @@ func testSampleRuns(t *testing.T, env *envtest.Environment, f *ferry, space, fix
 
 	for _, app := range []cfApp{withManifest, withoutManifest} {
 		start = time.Now()
-		f.cfDelete(t, app)
+		routes := f.cfDelete(t, app)
 		awaitAppGone(t, env, app)
+		awaitRouteObjectsGone(t, env, app.space, routes)
 		t.Logf("TIMING %s: delete to no objects left %s", app.name, time.Since(start).Round(100*time.Millisecond))
 	}
 }

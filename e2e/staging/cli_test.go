@@ -438,17 +438,43 @@ func (f *ferry) cfRestage(t *testing.T, app cfApp) cfApp {
 }
 
 // cfDelete sends cf delete -r -f's requests: look the app and its routes
-// up, delete the app and poll the job until it is COMPLETE.
-func (f *ferry) cfDelete(t *testing.T, app cfApp) {
+// up, delete the app and poll the job until it is COMPLETE, then delete
+// each of its routes, which no other app is mapped to, and poll those
+// jobs. It returns the GUIDs of the deleted routes.
+func (f *ferry) cfDelete(t *testing.T, app cfApp) []string {
 	t.Helper()
 	f.appByName(t, app.space, app.name)
 	var routes struct {
-		Resources []any `json:"resources"`
+		Resources []struct {
+			GUID         string `json:"guid"`
+			URL          string `json:"url"`
+			Destinations []struct {
+				App struct {
+					GUID string `json:"guid"`
+				} `json:"app"`
+			} `json:"destinations"`
+		} `json:"resources"`
 	}
 	f.get(t, "/v3/apps/"+app.guid+"/routes", &routes)
+	// The cf CLI stops before deleting anything when another app is mapped
+	// to one of the routes.
+	for _, route := range routes.Resources {
+		for _, d := range route.Destinations {
+			if d.App.GUID != app.guid {
+				t.Fatalf("cf delete -r %s: route %s is mapped to app %s too", app.name, route.URL, d.App.GUID)
+			}
+		}
+	}
 	header, _ := f.exchange(t, http.MethodDelete, "/v3/apps/"+app.guid, "", nil, http.StatusAccepted)
 	f.awaitJob(t, header.Get("Location"))
 	f.exchange(t, http.MethodGet, "/v3/apps/"+app.guid, "", nil, http.StatusNotFound)
+
+	var deleted []string
+	for _, route := range routes.Resources {
+		f.cfDeleteRoute(t, route.GUID)
+		deleted = append(deleted, route.GUID)
+	}
+	return deleted
 }
 
 // cfAppSummary sends the requests of the summary cf push and cf app print

@@ -17,6 +17,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -33,6 +34,12 @@ type ferry struct {
 	url         string
 	token       string
 	databaseURL string
+	// installation is the name in the installation label of every object
+	// this Ferry writes.
+	installation string
+	// routing is the routing part of the configuration the process runs
+	// with.
+	routing routingConfig
 
 	// role is the command that start runs: serve, or api when the
 	// controller runs as a separate process (see startSplitFerry).
@@ -79,6 +86,8 @@ func newFerry(t *testing.T, env *envtest.Environment) *ferry {
 	databaseURL := newDatabase(t, env.DatabaseURL, "ferry_e2e_staging_"+token)
 	configFile := filepath.Join(dir, "ferry.yaml")
 	config := fmt.Sprintf("staging:\n  default_stack: ferry-test\n  builders:\n  - stack: ferry-test\n    image: %q\n", builder)
+	routing := newRoutingConfig(env, token)
+	config += routing.yaml()
 	if err := os.WriteFile(configFile, []byte(config), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -86,13 +95,15 @@ func newFerry(t *testing.T, env *envtest.Environment) *ferry {
 	leaseNamespace := "ferry-e2e-staging-" + token
 
 	f := &ferry{
-		url:         "http://" + addr,
-		databaseURL: databaseURL,
-		role:        "serve",
-		bin:         bin,
-		config:      configFile,
-		password:    randomToken(t),
-		logPath:     filepath.Join(dir, "ferry.log"),
+		url:          "http://" + addr,
+		databaseURL:  databaseURL,
+		installation: "e2e-" + token,
+		routing:      routing,
+		role:         "serve",
+		bin:          bin,
+		config:       configFile,
+		password:     randomToken(t),
+		logPath:      filepath.Join(dir, "ferry.log"),
 	}
 	f.env = append(os.Environ(),
 		"FERRY_DATABASE_URL="+databaseURL,
@@ -107,7 +118,7 @@ func newFerry(t *testing.T, env *envtest.Environment) *ferry {
 		"FERRY_REGISTRY_CLUSTER_ADDRESS="+env.ClusterRegistry,
 		"FERRY_STAGING_IMAGE="+image,
 		"POD_NAMESPACE="+leaseNamespace,
-		"FERRY_INSTALLATION=e2e-"+token,
+		"FERRY_INSTALLATION="+f.installation,
 	)
 	t.Cleanup(func() {
 		f.stop()
@@ -351,4 +362,66 @@ func randomToken(t *testing.T) string {
 		t.Fatal(err)
 	}
 	return hex.EncodeToString(b)
+}
+
+// routingConfig is the routing section of the configuration of an e2e
+// Ferry. Each Ferry gets its own default domain, so its routes never
+// collide with those of `make run` or of another test on the shared
+// Gateway.
+type routingConfig struct {
+	defaultDomain          string
+	internalDomain         string
+	internalRouteNamespace string
+	httpsPort              int
+	gatewayNamespace       string
+	gatewayName            string
+	udpGatewayName         string
+	// tcpPorts are the ports of the default-tcp router group, the
+	// range `make run` leaves to the e2e tests.
+	tcpPorts string
+	// firstTCPPort is the lowest port of tcpPorts.
+	firstTCPPort int
+}
+
+// newRoutingConfig returns the routing configuration of the Ferry with the
+// token. The HTTPS port is the one the Gateway's https listener uses on
+// the local environment, so Traefik serves the listeners Ferry adds there.
+func newRoutingConfig(env *envtest.Environment, token string) routingConfig {
+	udpGateway := env.UDPGatewayName
+	if udpGateway == "" {
+		udpGateway = "ferry-udp"
+	}
+	httpsPort := 8443
+	if _, port, err := net.SplitHostPort(env.GatewayHTTPS); err == nil {
+		if n, err := strconv.Atoi(port); err == nil {
+			httpsPort = n
+		}
+	}
+	return routingConfig{
+		defaultDomain:          "e2e-" + token + ".ferry.test",
+		internalDomain:         "e2e.internal",
+		internalRouteNamespace: "ferry-e2e-internal-routes",
+		httpsPort:              httpsPort,
+		gatewayNamespace:       env.GatewayNamespace,
+		gatewayName:            env.GatewayName,
+		udpGatewayName:         udpGateway,
+		tcpPorts:               "1034-1043",
+		firstTCPPort:           1034,
+	}
+}
+
+// yaml renders the routing section of Ferry's configuration file.
+func (c routingConfig) yaml() string {
+	var b strings.Builder
+	b.WriteString("routing:\n")
+	fmt.Fprintf(&b, "  default_domain: %q\n", c.defaultDomain)
+	fmt.Fprintf(&b, "  internal_domain: %q\n", c.internalDomain)
+	fmt.Fprintf(&b, "  internal_route_namespace: %q\n", c.internalRouteNamespace)
+	fmt.Fprintf(&b, "  https_port: %d\n", c.httpsPort)
+	fmt.Fprintf(&b, "  gateway_namespace: %q\n", c.gatewayNamespace)
+	fmt.Fprintf(&b, "  gateway_name: %q\n", c.gatewayName)
+	fmt.Fprintf(&b, "  udp_gateway_namespace: %q\n", c.gatewayNamespace)
+	fmt.Fprintf(&b, "  udp_gateway_name: %q\n", c.udpGatewayName)
+	fmt.Fprintf(&b, "  tcp_reservable_ports: %q\n", c.tcpPorts)
+	return b.String()
 }

@@ -124,12 +124,23 @@ func copyAppDir(t *testing.T, src string) string {
 // built as a static executable, as the fixture's comment requires.
 func goBinaryApp(t *testing.T) string {
 	t.Helper()
-	dir := copyAppDir(t, fixtureDir(t, "go-binary"))
+	return buildGoFixture(t, "go-binary")
+}
+
+// buildGoFixture returns a copy of a fixture app. When the fixture is a Go
+// module, the copy also contains its program built as the static
+// executable "server", which the binary buildpack runs.
+func buildGoFixture(t *testing.T, fixture string) string {
+	t.Helper()
+	dir := copyAppDir(t, fixtureDir(t, fixture))
+	if _, err := os.Stat(filepath.Join(dir, "go.mod")); err != nil {
+		return dir
+	}
 	build := exec.Command("go", "build", "-trimpath", "-o", "server", ".")
 	build.Dir = dir
 	build.Env = append(os.Environ(), "CGO_ENABLED=0", "GOWORK=off", "GOFLAGS=")
 	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build go-binary: %v\n%s", err, out)
+		t.Fatalf("go build %s: %v\n%s", fixture, err, out)
 	}
 	return dir
 }
