@@ -295,6 +295,11 @@ func (a *API) createDomain(r *http.Request) (*response, error) {
 	if err := a.authorizeDomainCreate(ctx, actor, r, &d); err != nil {
 		return nil, err
 	}
+	for _, orgGUID := range d.SharedOrganizationGUIDs {
+		if orgGUID == d.OrganizationGUID {
+			return nil, errSharedWithOwner()
+		}
+	}
 	if p.RouterGroup != nil {
 		group, err := a.store.RouterGroup(ctx, p.RouterGroup.GUID)
 		if errors.Is(err, store.ErrNotFound) {
@@ -325,6 +330,12 @@ func (a *API) createDomain(r *http.Request) (*response, error) {
 		return nil, err
 	}
 	return created(a.presentDomain(stored)), nil
+}
+
+// errSharedWithOwner returns Cloud Controller's 422 error for a request that
+// shares a private domain with the organization that owns it.
+func errSharedWithOwner() error {
+	return apierr.UnprocessableEntity("Domain cannot be shared with owning organization.")
 }
 
 // authorizeDomainCreate checks that actor may create d: admins may create
@@ -479,7 +490,7 @@ func (a *API) shareDomain(r *http.Request) (*response, error) {
 		return nil, apierr.UnprocessableEntity("Data must have the structure \"data\": [{\"guid\": \"valid-guid\"}]")
 	}
 	if d.Shared() {
-		return nil, apierr.UnprocessableEntity("Domains can not be shared with other organizations unless they are scoped to an organization.")
+		return nil, apierr.UnprocessableEntity("Domains cannot be shared with other organizations unless they are scoped to an organization.")
 	}
 	if err := a.authorizeInOrg(ctx, actor, d.OrganizationGUID, "", true, nil, roleOrgManager); err != nil {
 		return nil, err
@@ -487,7 +498,7 @@ func (a *API) shareDomain(r *http.Request) (*response, error) {
 	targets := make([]string, 0, len(p.Data))
 	for _, ref := range p.Data {
 		if ref.GUID == d.OrganizationGUID {
-			return nil, apierr.UnprocessableEntity("Unable to share domain " + d.Name + " with organization " + ref.GUID + ". The organization owns the domain.")
+			return nil, errSharedWithOwner()
 		}
 		org, err := a.store.Organization(ctx, ref.GUID, visibility(r))
 		if errors.Is(err, store.ErrNotFound) {

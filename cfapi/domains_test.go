@@ -104,6 +104,10 @@ func TestDomainCreateRejectsBadInput(t *testing.T) {
 		{"shared orgs without owner", map[string]any{"name": "x.example.com", "relationships": map[string]any{
 			"shared_organizations": map[string]any{"data": []any{map[string]any{"guid": f.orgGUID}}}}},
 			"Relationships cannot contain shared_organizations without an owning organization."},
+		{"shared with owner", map[string]any{"name": "x.example.com", "relationships": map[string]any{
+			"organization":         map[string]any{"data": map[string]any{"guid": f.orgGUID}},
+			"shared_organizations": map[string]any{"data": []any{map[string]any{"guid": f.orgGUID}}}}},
+			"Domain cannot be shared with owning organization."},
 	}
 	before := f.count(`SELECT count(*) FROM domains`)
 	for _, c := range cases {
@@ -187,8 +191,13 @@ func TestPrivateDomainSharing(t *testing.T) {
 	}
 	_, _, detail := env.do(http.MethodPost, "/v3/domains/"+f.sharedDomain+"/relationships/shared_organizations", f.admin, share).
 		expect(http.StatusUnprocessableEntity).cfError()
-	if detail != "Domains can not be shared with other organizations unless they are scoped to an organization." {
+	if detail != "Domains cannot be shared with other organizations unless they are scoped to an organization." {
 		t.Errorf("share a shared domain: detail = %q", detail)
+	}
+	owner := map[string]any{"data": []any{map[string]any{"guid": f.orgGUID}}}
+	_, _, detail = env.do(http.MethodPost, base, f.admin, owner).expect(http.StatusUnprocessableEntity).cfError()
+	if detail != "Domain cannot be shared with owning organization." {
+		t.Errorf("share with the owner: detail = %q", detail)
 	}
 
 	// The other org's routes keep the domain until they are gone.

@@ -585,6 +585,15 @@ func TestRouteSharingAndTransfer(t *testing.T) {
 	if len(shared.Data) != 1 || shared.Data[0].GUID != target {
 		t.Errorf("shared spaces = %+v, want the target", shared.Data)
 	}
+	// cf routes lists the routes of the targeted space with space_guids, and
+	// Cloud Controller includes the routes shared into that space.
+	var inTarget struct {
+		Resources []routeJSON `json:"resources"`
+	}
+	env.do(http.MethodGet, "/v3/routes?space_guids="+target, f.admin, nil).expect(http.StatusOK).decode(&inTarget)
+	if len(inTarget.Resources) != 1 || inTarget.Resources[0].GUID != rt.GUID {
+		t.Errorf("routes of the target space = %+v, want the shared route", inTarget.Resources)
+	}
 	// An app in the shared space may be mapped to the route.
 	app := f.app(appBody("guest", target))["guid"].(string)
 	env.do(http.MethodPost, "/v3/routes/"+rt.GUID+"/destinations", f.admin, map[string]any{"destinations": []any{

@@ -405,7 +405,11 @@ func (s *Store) Routes(ctx context.Context, f RouteFilter, page Page, vis Visibi
 		where = append(where, "r.domain_guid = ANY("+a.add(pq.Array(f.DomainGUIDs))+"::text[])")
 	}
 	if f.SpaceGUIDs != nil {
-		where = append(where, "r.space_guid = ANY("+a.add(pq.Array(f.SpaceGUIDs))+"::text[])")
+		// A route matches the spaces it belongs to and the spaces it is
+		// shared into, as in Cloud Controller.
+		spaces := a.add(pq.Array(f.SpaceGUIDs))
+		where = append(where, "(r.space_guid = ANY("+spaces+"::text[]) OR EXISTS (SELECT 1 FROM route_shares rs"+
+			" WHERE rs.route_guid = r.guid AND rs.space_guid = ANY("+spaces+"::text[])))")
 	}
 	if f.OrganizationGUIDs != nil {
 		where = append(where, "s.organization_guid = ANY("+a.add(pq.Array(f.OrganizationGUIDs))+"::text[])")
