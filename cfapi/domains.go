@@ -320,9 +320,17 @@ func (a *API) createDomain(r *http.Request) (*response, error) {
 		return store.RecordAuditEvent(ctx, tx, domainEvent(actor, "audit.domain.create", stored, map[string]any{"request": domainRequest(&p)}))
 	})
 	var fkErr *store.ForeignKeyError
+	var reservedErr *store.DomainReservedError
 	switch {
 	case store.IsUnique(err, store.ConstraintDomainName):
 		return nil, apierr.UnprocessableEntity(`The domain name "` + d.Name + `" is already in use`)
+	case errors.As(err, &reservedErr):
+		reserver := "another domain"
+		if reservedErr.ByRoute {
+			reserver = "a route"
+		}
+		return nil, apierr.UnprocessableEntity(`The domain name "` + d.Name + `" cannot be created because "` +
+			reservedErr.ReservedBy + `" is already reserved by ` + reserver)
 	case errors.As(err, &fkErr):
 		// An organization was deleted after it was read.
 		return nil, errInvalidOrganization(d.OrganizationGUID)
@@ -463,10 +471,20 @@ func (a *API) deleteDomain(r *http.Request) (*response, error) {
 	return accepted(a.jobURL(job.GUID), nil), nil
 }
 
-// runDomainDelete is the domain.delete job. Running it again after the
-// domain is gone succeeds.
+// runDomainDelete is the domain.delete job. It deletes the domain's
+// certificate with it, recorded as a certificate delete by the user who
+// requested the job, so the gateway drops the TLS Secret and HTTPS
+// listeners at its next sync. Running it again after the domain is gone
+// succeeds.
 func (a *API) runDomainDelete(ctx context.Context, job store.Job) error {
-	return store.DeleteDomain(ctx, a.store.DB(), job.ResourceGUID)
+	actorName, err := a.jobActorName(ctx, job.UserGUID)
+	if err != nil {
+		return err
+	}
+	certEvent := store.AuditEvent{Type: "audit.certificate.delete", ActorGUID: job.UserGUID, ActorType: "user", ActorName: actorName}
+	return a.store.InTx(ctx, func(tx *sql.Tx) error {
+		return store.DeleteDomain(ctx, tx, job.ResourceGUID, certEvent)
+	})
 }
 
 // shareDomain serves POST /v3/domains/:guid/relationships/shared_organizations

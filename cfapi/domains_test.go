@@ -4,8 +4,12 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/uuid"
+
+	"github.com/ferrycf/ferry/store"
 )
 
 func TestDefaultDomainsAndRouterGroups(t *testing.T) {
@@ -259,5 +263,74 @@ func TestDomainUpdateAndVisibility(t *testing.T) {
 	env.do(http.MethodGet, "/v3/domains?label_selector=team=web", f.developer, nil).expect(http.StatusOK).decode(&list)
 	if len(list.Resources) != 1 || list.Resources[0].GUID != f.privateDomain {
 		t.Errorf("domains with team=web = %+v", list.Resources)
+	}
+}
+
+func TestDomainCreateReservedNames(t *testing.T) {
+	f := newRoutingFixture(t)
+	env := f.env
+	other := f.org("other")
+	f.createRoute(f.developer, routeBody(f.spaceGUID, f.sharedDomain, "taken", ""))
+	before := f.count(`SELECT count(*) FROM domains`)
+
+	cases := []struct {
+		body   map[string]any
+		detail string
+	}{
+		{
+			map[string]any{"name": "sub.acme.example.com",
+				"relationships": map[string]any{"organization": map[string]any{"data": map[string]any{"guid": other}}}},
+			`The domain name "sub.acme.example.com" cannot be created because "acme.example.com" is already reserved by another domain`,
+		},
+		{
+			map[string]any{"name": "sub.acme.example.com"},
+			`The domain name "sub.acme.example.com" cannot be created because "acme.example.com" is already reserved by another domain`,
+		},
+		{
+			map[string]any{"name": "taken.apps.ferry.test"},
+			`The domain name "taken.apps.ferry.test" cannot be created because "taken.apps.ferry.test" is already reserved by a route`,
+		},
+	}
+	for _, tc := range cases {
+		_, _, detail := env.do(http.MethodPost, "/v3/domains", f.admin, tc.body).expect(http.StatusUnprocessableEntity).cfError()
+		if detail != tc.detail {
+			t.Errorf("create %v: detail = %q, want %q", tc.body["name"], detail, tc.detail)
+		}
+	}
+	if n := f.count(`SELECT count(*) FROM domains`); n != before {
+		t.Errorf("domains after rejected creates = %d, want %d", n, before)
+	}
+
+	// Cloud Controller lets the owner add subdomains and anyone allowed to
+	// create a domain add one under a shared domain.
+	f.createDomain(f.orgManager, map[string]any{"name": "sub.acme.example.com",
+		"relationships": map[string]any{"organization": map[string]any{"data": map[string]any{"guid": f.orgGUID}}}})
+	f.createDomain(f.admin, map[string]any{"name": "team.apps.ferry.test"})
+}
+
+func TestDomainDeleteDeletesCertificate(t *testing.T) {
+	f := newRoutingFixture(t)
+	env := f.env
+	notAfter := time.Now().AddDate(1, 0, 0)
+	record := store.Certificate{
+		GUID: uuid.NewString(), DomainName: "acme.example.com", ChainPEM: "chain", EncryptedPrivateKey: []byte{1},
+		NotBefore: notAfter.AddDate(-1, 0, 0), NotAfter: notAfter,
+	}
+	cert, err := env.store.CreateCertificate(t.Context(), record, store.AuditEvent{Type: "audit.certificate.create", ActorType: "user"})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	resp := env.do(http.MethodDelete, "/v3/domains/"+f.privateDomain, f.orgManager, nil).expect(http.StatusAccepted)
+	f.runJobs(resp.Header.Get("Location"))
+	if n := f.count(`SELECT count(*) FROM certificates WHERE domain_name = 'acme.example.com'`); n != 0 {
+		t.Errorf("certificates of the deleted domain = %d, want 0", n)
+	}
+	var types []string
+	for _, ev := range f.events(cert.GUID) {
+		types = append(types, ev.Type)
+	}
+	if diff := cmp.Diff([]string{"audit.certificate.create", "audit.certificate.delete"}, types); diff != "" {
+		t.Errorf("certificate events (-want +got):\n%s", diff)
 	}
 }

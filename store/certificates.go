@@ -265,3 +265,37 @@ func dnsNamesArray(names []string) any {
 	}
 	return pq.Array(names)
 }
+
+// deleteDomainCertificates deletes through q the certificates of the
+// domains d that match where, which refers to arg as $1, and records ev for
+// each with the store filling its target. q should be the transaction that
+// deletes those domains.
+func deleteDomainCertificates(ctx context.Context, q querier, where, arg string, ev AuditEvent) error {
+	rows, err := q.QueryContext(ctx, `DELETE FROM certificates
+		WHERE domain_name IN (SELECT lower(d.name) FROM domains d WHERE `+where+`)
+		RETURNING guid, domain_name`, arg)
+	if err != nil {
+		return fmt.Errorf("delete certificates: %w", mapError(err))
+	}
+	defer rows.Close()
+	var deleted []AuditEvent
+	for rows.Next() {
+		e := ev
+		e.GUID, e.TargetType = "", "certificate"
+		if err := rows.Scan(&e.TargetGUID, &e.TargetName); err != nil {
+			return fmt.Errorf("delete certificates: %w", err)
+		}
+		deleted = append(deleted, e)
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("delete certificates: %w", mapError(err))
+	}
+	rows.Close()
+
+	for _, e := range deleted {
+		if err := RecordAuditEvent(ctx, q, e); err != nil {
+			return err
+		}
+	}
+	return nil
+}

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -137,12 +138,44 @@ func scanDomain(row interface{ Scan(...any) error }, extra ...any) (Domain, erro
 	return d, nil
 }
 
+// DomainReservedError is CreateDomain's error for a name that another
+// organization's private domain or an existing route reserves.
+type DomainReservedError struct {
+	// Name is the requested domain name.
+	Name string
+	// ReservedBy is the private domain that the name falls under, or the
+	// host name of the route that equals the name.
+	ReservedBy string
+	// ByRoute is true when ReservedBy is a route's host name.
+	ByRoute bool
+}
+
+func (e *DomainReservedError) Error() string {
+	kind := "another domain"
+	if e.ByRoute {
+		kind = "a route"
+	}
+	return fmt.Sprintf("domain name %s is reserved by %s %s", e.Name, kind, e.ReservedBy)
+}
+
+// domainNamesLockID is the transaction-level advisory lock that serialises
+// domain creation, so two concurrent requests cannot both pass the
+// reservation checks of CreateDomain.
+const domainNamesLockID = 7310_2027
+
 // CreateDomain inserts d and its shared organizations through q, which
-// should be a transaction, and returns the domain as stored. A name taken
-// by another domain, ignoring case, is a *UniqueError on
-// ConstraintDomainName. An organization that does not exist is a
-// *ForeignKeyError.
+// must be a transaction, and returns the domain as stored. A name taken by
+// another domain, ignoring case, is a *UniqueError on ConstraintDomainName.
+// A name under a private domain of another organization, or equal to the
+// host name of a route, is a *DomainReservedError. An organization that
+// does not exist is a *ForeignKeyError.
 func CreateDomain(ctx context.Context, q querier, d Domain) (Domain, error) {
+	if _, err := q.ExecContext(ctx, `SELECT pg_advisory_xact_lock($1)`, domainNamesLockID); err != nil {
+		return Domain{}, fmt.Errorf("create domain %s: lock domain names: %w", d.Name, mapError(err))
+	}
+	if err := checkDomainReservations(ctx, q, d); err != nil {
+		return Domain{}, err
+	}
 	_, err := q.ExecContext(ctx, `
 		INSERT INTO domains (guid, name, internal, router_group_guid, organization_guid, labels, annotations)
 		VALUES ($1, $2, $3, NULLIF($4, ''), NULLIF($5, ''), $6, $7)`,
@@ -154,6 +187,52 @@ func CreateDomain(ctx context.Context, q querier, d Domain) (Domain, error) {
 		return Domain{}, err
 	}
 	return domainThrough(ctx, q, d.GUID)
+}
+
+// checkDomainReservations returns a *DomainReservedError when a private
+// domain of an organization other than d's owner has one of d's parent
+// names, or when a route's host and domain make up d's name. Cloud
+// Controller's domain model (app/models/runtime/domain.rb) applies the
+// same two rules. Shared domains reserve nothing, so anyone who may create
+// a domain may create one under a shared domain, and only the route whose
+// host is the first label counts. A name equal to an existing domain is
+// left to the unique index, which reports it as in use.
+//
+// NOTE: route creation does not take domainNamesLockID, so a route created
+// while a domain of the same name commits can still slip past both checks.
+func checkDomainReservations(ctx context.Context, q querier, d Domain) error {
+	name := strings.ToLower(d.Name)
+	labels := strings.Split(name, ".")
+	parents := make([]string, 0, len(labels))
+	for i := 1; i < len(labels); i++ {
+		parents = append(parents, strings.Join(labels[i:], "."))
+	}
+
+	var reservedBy string
+	err := q.QueryRowContext(ctx, `SELECT name FROM domains
+		WHERE lower(name) = ANY($1::text[]) AND organization_guid IS NOT NULL
+			AND organization_guid IS DISTINCT FROM NULLIF($2, '')
+		ORDER BY length(name) LIMIT 1`, pq.Array(parents), d.OrganizationGUID).Scan(&reservedBy)
+	switch {
+	case err == nil:
+		return &DomainReservedError{Name: d.Name, ReservedBy: strings.ToLower(reservedBy)}
+	case !errors.Is(err, sql.ErrNoRows):
+		return fmt.Errorf("create domain %s: check parent domains: %w", d.Name, mapError(err))
+	}
+
+	if len(labels) < 2 {
+		return nil
+	}
+	var exists bool
+	err = q.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM routes r JOIN domains rd ON rd.guid = r.domain_guid
+		WHERE lower(r.host) = $1 AND lower(rd.name) = $2)`, labels[0], strings.Join(labels[1:], ".")).Scan(&exists)
+	if err != nil {
+		return fmt.Errorf("create domain %s: check routes: %w", d.Name, mapError(err))
+	}
+	if exists {
+		return &DomainReservedError{Name: d.Name, ReservedBy: name, ByRoute: true}
+	}
+	return nil
 }
 
 // domainThrough reads the domain guid through q with every shared
@@ -216,10 +295,17 @@ func UpdateDomainMetadata(ctx context.Context, q querier, guid string, patch Met
 	return domainThrough(ctx, q, guid)
 }
 
-// DeleteDomain deletes the domain guid through q, and with it, by
-// foreign-key cascades, its routes and their destinations. Deleting a
-// domain that is already gone succeeds, so a retried delete job finishes.
-func DeleteDomain(ctx context.Context, q querier, guid string) error {
+// DeleteDomain deletes the domain guid through q, which must be a
+// transaction, and with it, by foreign-key cascades, its routes and their
+// destinations. It also deletes the domain's certificate and records
+// certEvent for it, so a domain created later with the same name starts
+// without one. certEvent carries the type and actor, and the store fills
+// its target. Deleting a domain that is already gone succeeds, so a
+// retried delete job finishes.
+func DeleteDomain(ctx context.Context, q querier, guid string, certEvent AuditEvent) error {
+	if err := deleteDomainCertificates(ctx, q, `d.guid = $1`, guid, certEvent); err != nil {
+		return fmt.Errorf("delete domain %s: %w", guid, err)
+	}
 	if _, err := q.ExecContext(ctx, `DELETE FROM domains WHERE guid = $1`, guid); err != nil {
 		return fmt.Errorf("delete domain %s: %w", guid, mapError(err))
 	}

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"strings"
 	"time"
@@ -142,12 +143,45 @@ func UpdateOrganization(ctx context.Context, q querier, guid string, u Organizat
 }
 
 // DeleteOrganization deletes the organization guid through q, and with it,
-// by foreign-key cascades, its spaces, space quotas and every role in the
-// organization and its spaces. Deleting an organization that is already
+// by foreign-key cascades, its spaces, space quotas, private domains and
+// every role in the organization and its spaces. It deletes the
+// certificates of its private domains in the same transaction and records
+// an audit.certificate.delete event for each. When q is a *sql.DB it runs
+// in a transaction of its own. Deleting an organization that is already
 // gone succeeds, so a retried delete job finishes.
+//
+// TODO: take the job's user as the actor of the certificate events once
+// the organization delete job passes it; they name the system until then.
 func DeleteOrganization(ctx context.Context, q querier, guid string) error {
-	if _, err := q.ExecContext(ctx, `DELETE FROM organizations WHERE guid = $1`, guid); err != nil {
-		return fmt.Errorf("delete organization %s: %w", guid, mapError(err))
+	certEvent := AuditEvent{Type: "audit.certificate.delete", ActorType: "system", ActorName: "organization delete"}
+	return inTransaction(ctx, q, func(tx querier) error {
+		if err := deleteDomainCertificates(ctx, tx, `d.organization_guid = $1`, guid, certEvent); err != nil {
+			return fmt.Errorf("delete organization %s: %w", guid, err)
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM organizations WHERE guid = $1`, guid); err != nil {
+			return fmt.Errorf("delete organization %s: %w", guid, mapError(err))
+		}
+		return nil
+	})
+}
+
+// inTransaction runs fn in a new transaction when q is a *sql.DB, and in
+// q itself otherwise, which then should be a transaction.
+func inTransaction(ctx context.Context, q querier, fn func(tx querier) error) error {
+	db, ok := q.(*sql.DB)
+	if !ok {
+		return fn(q)
+	}
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("begin transaction: %w", mapError(err))
+	}
+	defer tx.Rollback()
+	if err := fn(tx); err != nil {
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("commit: %w", mapError(err))
 	}
 	return nil
 }

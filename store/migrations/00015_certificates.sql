@@ -8,9 +8,9 @@
 -- not_before to sha256_fingerprint copy facts of the leaf certificate so
 -- lists and expiry checks need not parse PEM.
 --
--- NOTE: domain_name is not a foreign key to domains, because certificates
--- are authorized by domain name until the domain API decides who owns a
--- domain. Deleting a domain leaves its certificate in place.
+-- domain_name is not a foreign key to domains, because certificates are
+-- authorized by domain name. Deleting a domain, or the organization that
+-- owns it, deletes its certificate in the same transaction (store code).
 CREATE TABLE certificates (
     guid                  text PRIMARY KEY,
     domain_name           text NOT NULL,
