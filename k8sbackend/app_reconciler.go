@@ -50,6 +50,10 @@ type AppReconcilerOptions struct {
 	// event (see Crash.AuditEvent). A failed call is retried, and a crash
 	// is marked recorded only after a call succeeds. Nil ignores crashes.
 	OnCrash func(context.Context, Crash) error
+	// Deployments records deployment transitions. Nil uses Desired when
+	// it implements DeploymentRecorder, and ignores deployments
+	// otherwise.
+	Deployments DeploymentRecorder
 	// Spaces is the source of the spaces whose namespaces get quota
 	// objects. Namespaces of spaces missing from it are deleted. Nil uses
 	// Desired when it implements DesiredSpaces, and leaves space
@@ -76,6 +80,8 @@ type AppReconciler struct {
 	workload WorkloadConfig
 	logger   *slog.Logger
 	onCrash  func(context.Context, Crash) error
+	// deployments is nil when deployments are ignored.
+	deployments DeploymentRecorder
 
 	factory      informers.SharedInformerFactory
 	nsFactory    informers.SharedInformerFactory
@@ -117,6 +123,10 @@ func NewAppReconciler(o AppReconcilerOptions) *AppReconciler {
 	if r.logger == nil {
 		r.logger = slog.Default()
 	}
+	r.deployments = o.Deployments
+	if r.deployments == nil {
+		r.deployments, _ = o.Desired.(DeploymentRecorder)
+	}
 
 	stsInformer := factory.Apps().V1().StatefulSets()
 	svcInformer := factory.Core().V1().Services()
@@ -152,7 +162,8 @@ func NewAppReconciler(o AppReconcilerOptions) *AppReconciler {
 	_, _ = svcInformer.Informer().AddEventHandler(enqueue)
 	_, _ = secretInformer.Informer().AddEventHandler(enqueue)
 	_, _ = podInformer.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
-		UpdateFunc: r.enqueueCrash,
+		UpdateFunc: r.enqueuePodChange,
+		DeleteFunc: r.enqueuePodDelete,
 	})
 	return r
 }
@@ -194,6 +205,31 @@ func (r *AppReconciler) enqueueCrash(oldObj, newObj any) {
 		return
 	}
 	r.enqueueObject(after)
+}
+
+// enqueuePodChange enqueues a pod's app when its app container crashed
+// again or its readiness changed, because a deployment waits for new
+// instances to become ready.
+func (r *AppReconciler) enqueuePodChange(oldObj, newObj any) {
+	before, ok1 := oldObj.(*corev1.Pod)
+	after, ok2 := newObj.(*corev1.Pod)
+	if ok1 && ok2 && podReady(before) != podReady(after) {
+		r.enqueueObject(after)
+		return
+	}
+	r.enqueueCrash(oldObj, newObj)
+}
+
+// enqueuePodDelete enqueues a deleted pod's app while it has a deployment
+// waiting for the previous revision's pods to go. Apps without one
+// ignore the event, because the StatefulSet controller replaces the pod.
+func (r *AppReconciler) enqueuePodDelete(obj any) {
+	if tombstone, ok := obj.(cache.DeletedFinalStateUnknown); ok {
+		obj = tombstone.Obj
+	}
+	if pod, ok := obj.(*corev1.Pod); ok && r.deployments != nil {
+		r.enqueueObject(pod)
+	}
 }
 
 // start starts the informers and waits until their caches are filled.
@@ -377,11 +413,22 @@ func (r *AppReconciler) Reconcile(ctx context.Context, guid string) error {
 	if err := r.ensureEnvSecret(ctx, app); err != nil {
 		return err
 	}
+	deployment, err := r.activeDeployment(ctx, app)
+	if err != nil {
+		return err
+	}
 	var errs []error
+	var progress []rolloutProgress
 	keep := map[string]bool{}
 	for _, proc := range app.Processes {
 		keep[proc.GUID] = true
-		if err := r.ensureStatefulSet(ctx, MakeStatefulSet(app, proc, r.workload)); err != nil {
+		if deployment != nil {
+			p, err := r.rollProcess(ctx, app, proc, deployment)
+			if err != nil {
+				errs = append(errs, err)
+			}
+			progress = append(progress, p)
+		} else if err := r.ensureProcessWorkload(ctx, app, proc); err != nil {
 			errs = append(errs, err)
 		}
 		if proc.Type == ProcessTypeWeb {
@@ -395,6 +442,11 @@ func (r *AppReconciler) Reconcile(ctx context.Context, guid string) error {
 	}
 	if err := r.recordCrashes(ctx, app); err != nil {
 		errs = append(errs, err)
+	}
+	if deployment != nil && len(errs) == 0 {
+		if err := r.recordRollout(ctx, app, deployment, progress); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	return errors.Join(errs...)
 }

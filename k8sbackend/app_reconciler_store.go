@@ -2,6 +2,7 @@ package k8sbackend
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 
@@ -56,7 +57,53 @@ func (d StoreDesiredApps) DesiredApp(ctx context.Context, guid string) (AppSpec,
 		return AppSpec{}, err
 	}
 	app.EnvironmentVariables = withGroupEnv(running.Variables, app.EnvironmentVariables)
-	return AppSpecFromStore(app, space.Name, org.Name, droplet, processes)
+	spec, err := AppSpecFromStore(app, space.Name, org.Name, droplet, processes)
+	if err != nil {
+		return AppSpec{}, err
+	}
+	deployment, err := d.Store.ActiveDeployment(ctx, guid)
+	switch {
+	case err == nil:
+		spec.Deployment = DeploymentSpecFromStore(deployment)
+	case !errors.Is(err, store.ErrNotFound):
+		return AppSpec{}, err
+	}
+	return spec, nil
+}
+
+// DeploymentSpecFromStore returns what the reconciler needs of an active
+// deployment.
+func DeploymentSpecFromStore(d store.Deployment) *DeploymentSpec {
+	return &DeploymentSpec{
+		GUID:           d.GUID,
+		State:          d.State,
+		Strategy:       d.Strategy,
+		MaxInFlight:    d.MaxInFlight,
+		CanarySteps:    d.CanarySteps,
+		CanaryStep:     d.CanaryStep,
+		TargetRevision: fmt.Sprint(d.TargetStartCount()),
+	}
+}
+
+// AdvanceDeployment records a transition of an active deployment from
+// state from to to, which is a store deployment state or
+// store.DeploymentReasonSuperseded. A deployment that a user changed in
+// the meantime is left alone and wraps store.ErrDeploymentState.
+func (d StoreDesiredApps) AdvanceDeployment(ctx context.Context, guid, from, to string) error {
+	return d.Store.InTx(ctx, func(tx *sql.Tx) error {
+		_, err := store.AdvanceDeployment(ctx, tx, guid, from, to)
+		return err
+	})
+}
+
+// FailDeployment cancels a deployment whose new instances cannot run,
+// with reason as its status error. A deployment that is no longer
+// deploying or paused wraps store.ErrDeploymentState.
+func (d StoreDesiredApps) FailDeployment(ctx context.Context, guid, reason string) error {
+	return d.Store.InTx(ctx, func(tx *sql.Tx) error {
+		_, err := store.CancelDeployment(ctx, tx, guid, reason)
+		return err
+	})
 }
 
 // withGroupEnv merges an environment variable group's variables and an

@@ -125,7 +125,13 @@ func ProcessInstances(q InstanceQuery, sts *appsv1.StatefulSet, pods []*corev1.P
 	}
 	byIndex := map[int]*corev1.Pod{}
 	for _, pod := range pods {
-		if index, ok := instanceIndex(pod, q.ProcessGUID); ok {
+		index, ok := instanceIndex(pod, q.ProcessGUID)
+		if !ok {
+			continue
+		}
+		// While a deployment runs two revisions, an index can have a pod
+		// of each; the one of q's revision is reported.
+		if other := byIndex[index]; other == nil || !currentRevision(other, q.Revision) {
 			byIndex[index] = pod
 		}
 	}
@@ -151,6 +157,12 @@ func ProcessInstances(q InstanceQuery, sts *appsv1.StatefulSet, pods []*corev1.P
 		statuses = append(statuses, status)
 	}
 	return statuses
+}
+
+// currentRevision reports whether pod runs revision and is not being
+// deleted.
+func currentRevision(pod *corev1.Pod, revision string) bool {
+	return pod.DeletionTimestamp == nil && (revision == "" || pod.Labels[LabelRevision] == labelValue(revision))
 }
 
 // limitsOf reads the ports and limits a StatefulSet's app container runs
@@ -303,10 +315,8 @@ func (t *InstanceTracker) Start(ctx context.Context) error {
 // and instances whose pods could not be created.
 func (t *InstanceTracker) ProcessInstances(q InstanceQuery) ([]InstanceStatus, error) {
 	namespace := SpaceNamespace(q.SpaceGUID)
-	sts, err := t.statefulSets.StatefulSets(namespace).Get(ProcessWorkloadName(q.ProcessGUID))
-	if apierrors.IsNotFound(err) {
-		sts = nil
-	} else if err != nil {
+	sts, err := t.processStatefulSet(namespace, q)
+	if err != nil {
 		return nil, err
 	}
 	pods, err := t.pods.Pods(namespace).List(labels.Set{LabelProcessGUID: q.ProcessGUID}.AsSelector())
@@ -320,6 +330,26 @@ func (t *InstanceTracker) ProcessInstances(q InstanceQuery) ([]InstanceStatus, e
 	return statuses, nil
 }
 
+// processStatefulSet returns the StatefulSet of the process q names, or
+// nil. While a deployment moves a process to its other slot, the process
+// has two StatefulSets, and the one of q's revision is returned.
+func (t *InstanceTracker) processStatefulSet(namespace string, q InstanceQuery) (*appsv1.StatefulSet, error) {
+	var found *appsv1.StatefulSet
+	for _, slot := range []string{SlotPrimary, SlotSecondary} {
+		sts, err := t.statefulSets.StatefulSets(namespace).Get(SlotWorkloadName(q.ProcessGUID, slot))
+		if apierrors.IsNotFound(err) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		if found == nil || sts.Spec.Template.Labels[LabelRevision] == labelValue(q.Revision) {
+			found = sts
+		}
+	}
+	return found, nil
+}
+
 // RestartInstance deletes the pod of one instance; its StatefulSet starts
 // a new one with the same index. An instance without a pod is left alone:
 // its StatefulSet is already starting it. Callers check that index is
@@ -327,6 +357,12 @@ func (t *InstanceTracker) ProcessInstances(q InstanceQuery) ([]InstanceStatus, e
 func (t *InstanceTracker) RestartInstance(ctx context.Context, spaceGUID, processGUID string, index int) error {
 	namespace := SpaceNamespace(spaceGUID)
 	pod, err := t.pods.Pods(namespace).Get(InstancePodName(processGUID, index))
+	if apierrors.IsNotFound(err) {
+		// A process that a deployment moved runs in its second slot.
+		// TODO: pick the pod of the app's revision when a deployment
+		// runs both slots; the first slot's pod is restarted until then.
+		pod, err = t.pods.Pods(namespace).Get(SlotWorkloadName(processGUID, SlotSecondary) + "-" + strconv.Itoa(index))
+	}
 	if apierrors.IsNotFound(err) {
 		return nil
 	}

@@ -11,6 +11,11 @@ const (
 	// LabelRevision on a pod is the app revision its template was made
 	// from. A new revision rolls the pods.
 	LabelRevision = "cloudfoundry.org/revision"
+	// LabelSlot is on the pods of a process's SlotSecondary StatefulSet
+	// and in its selector, so that StatefulSet never selects the primary's
+	// pods. The primary's selector predates slots and matches both, but the
+	// StatefulSet controller adopts only pods named after its StatefulSet.
+	LabelSlot = "ferry.cloudfoundry.org/slot"
 	// ComponentApp is the LabelComponent value of every object that runs
 	// an app: StatefulSets, their pods, Services and env Secrets.
 	ComponentApp = "app"
@@ -48,6 +53,24 @@ const AppPortName = "http"
 // controller derives a label value from this name plus 11 characters, so
 // it stays under 52 characters.
 func ProcessWorkloadName(processGUID string) string { return "proc-" + processGUID }
+
+// The two StatefulSets a process can have. A deployment brings the new
+// revision up in the slot the old revision does not use, and the process
+// stays in that slot afterwards.
+const (
+	SlotPrimary   = "a"
+	SlotSecondary = "b"
+)
+
+// SlotWorkloadName is the name of a process's StatefulSet in slot:
+// ProcessWorkloadName for SlotPrimary, and that name with "-b" appended
+// for SlotSecondary, still under 52 characters.
+func SlotWorkloadName(processGUID, slot string) string {
+	if slot == SlotSecondary {
+		return ProcessWorkloadName(processGUID) + "-" + SlotSecondary
+	}
+	return ProcessWorkloadName(processGUID)
+}
 
 // ProcessServiceName is the name of a web process's Service. Service
 // names must start with a letter, and a GUID may start with a digit.

@@ -102,6 +102,8 @@ type AppSpec struct {
 	// URIs are the app's routes as host.domain/path, for
 	// VCAP_APPLICATION.
 	URIs []string
+	// Deployment is the app's active deployment, or nil.
+	Deployment *DeploymentSpec
 }
 
 // DropletSpec is the image a process runs.
@@ -171,6 +173,14 @@ const (
 // SIGTERM, as on Cloud Foundry.
 const terminationGracePeriod = 10
 
+// drainDelay is how many seconds a stopping web instance keeps serving
+// before it gets SIGTERM. The Gateway learns of endpoint changes a moment
+// after the pod is deleted, and during deployments after the new instance
+// turns ready, so the delay lets it move traffic away first. Five seconds
+// is an estimate: it removed the failed requests of the deployments e2e
+// test on the local environment's Gateway.
+const drainDelay = 5
+
 // appLabels are the labels of every object that runs an app.
 func appLabels(app AppSpec) map[string]string {
 	labels := ownerLabels(app.Installation, ComponentApp)
@@ -212,6 +222,15 @@ func processSelector(proc ProcessSpec) map[string]string {
 // as root when root is not allowed, gets no replicas and an
 // AnnotationStartError with the reason. app.Droplet must not be nil.
 func MakeStatefulSet(app AppSpec, proc ProcessSpec, cfg WorkloadConfig) *appsv1.StatefulSet {
+	return MakeSlotStatefulSet(app, proc, cfg, SlotPrimary)
+}
+
+// MakeSlotStatefulSet is MakeStatefulSet for one of the two StatefulSets a
+// process can have while a deployment moves its instances from one to the
+// other. SlotPrimary's StatefulSet has the name and selector of
+// MakeStatefulSet; SlotSecondary's has its own name, and a selector and
+// pod label that keep its pods apart.
+func MakeSlotStatefulSet(app AppSpec, proc ProcessSpec, cfg WorkloadConfig, slot string) *appsv1.StatefulSet {
 	pod, startErr := makePodSpec(app, proc, cfg)
 
 	replicas := int32(0)
@@ -227,18 +246,23 @@ func MakeStatefulSet(app AppSpec, proc ProcessSpec, cfg WorkloadConfig) *appsv1.
 	}
 	podLabels := processLabels(app, proc)
 	podLabels[LabelRevision] = labelValue(app.Revision)
+	selector := processSelector(proc)
+	if slot == SlotSecondary {
+		podLabels[LabelSlot] = SlotSecondary
+		selector[LabelSlot] = SlotSecondary
+	}
 
 	sts := &appsv1.StatefulSet{
 		TypeMeta: metav1.TypeMeta{APIVersion: "apps/v1", Kind: "StatefulSet"},
 		ObjectMeta: metav1.ObjectMeta{
-			Name:        ProcessWorkloadName(proc.GUID),
+			Name:        SlotWorkloadName(proc.GUID, slot),
 			Namespace:   SpaceNamespace(app.SpaceGUID),
 			Labels:      labels,
 			Annotations: annotations,
 		},
 		Spec: appsv1.StatefulSetSpec{
 			Replicas:             ptr.To(replicas),
-			Selector:             &metav1.LabelSelector{MatchLabels: processSelector(proc)},
+			Selector:             &metav1.LabelSelector{MatchLabels: selector},
 			PodManagementPolicy:  appsv1.ParallelPodManagement,
 			UpdateStrategy:       appsv1.StatefulSetUpdateStrategy{Type: appsv1.RollingUpdateStatefulSetStrategyType},
 			RevisionHistoryLimit: ptr.To[int32](2),

@@ -71,6 +71,13 @@ func makePodSpec(app AppSpec, proc ProcessSpec, cfg WorkloadConfig) (corev1.PodS
 		SecurityContext:               podSecurity,
 		TopologySpreadConstraints:     spreadConstraints(proc),
 	}
+	if proc.Type == ProcessTypeWeb {
+		// The kubelet sleeps before it sends SIGTERM, and the sleep counts
+		// against the grace period, so the app keeps its full time to exit.
+		pod.Containers[0].Lifecycle = &corev1.Lifecycle{PreStop: &corev1.LifecycleHandler{
+			Sleep: &corev1.SleepAction{Seconds: drainDelay}}}
+		pod.TerminationGracePeriodSeconds = ptr.To[int64](terminationGracePeriod + drainDelay)
+	}
 	if cfg.RegistrySecretName != "" {
 		pod.ImagePullSecrets = []corev1.LocalObjectReference{{Name: cfg.RegistrySecretName}}
 	}

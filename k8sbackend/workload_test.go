@@ -164,6 +164,8 @@ func wantWebStatefulSet() *appsv1.StatefulSet {
 						},
 						StartupProbe:  tcpProbe(8080, 2, 30),
 						LivenessProbe: tcpProbe(8080, 30, 1),
+						Lifecycle: &corev1.Lifecycle{PreStop: &corev1.LifecycleHandler{
+							Sleep: &corev1.SleepAction{Seconds: 5}}},
 						SecurityContext: &corev1.SecurityContext{
 							AllowPrivilegeEscalation: ptr.To(false),
 							Capabilities:             &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}},
@@ -173,7 +175,7 @@ func wantWebStatefulSet() *appsv1.StatefulSet {
 					AutomountServiceAccountToken:  ptr.To(false),
 					EnableServiceLinks:            ptr.To(false),
 					ShareProcessNamespace:         ptr.To(true),
-					TerminationGracePeriodSeconds: ptr.To[int64](10),
+					TerminationGracePeriodSeconds: ptr.To[int64](15),
 					SecurityContext: &corev1.PodSecurityContext{
 						RunAsNonRoot:   ptr.To(true),
 						SeccompProfile: &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault},
@@ -360,6 +362,9 @@ func TestMakeStatefulSet(t *testing.T) {
 				c := appContainer(s)
 				c.Command = nil
 				c.Env = runTestEnv("8080", "256m", strings.Replace(runTestVCAP, `"process_type":"web"`, `"process_type":"clock"`, 1))
+				// Only web instances wait for the Gateway before they stop.
+				c.Lifecycle = nil
+				s.Spec.Template.Spec.TerminationGracePeriodSeconds = ptr.To[int64](10)
 			},
 		},
 		{
