@@ -43,6 +43,7 @@ func (a *API) Handler() http.Handler {
 		a.packageRoutes(),
 		a.processRoutes(),
 		a.buildRoutes(),
+		a.taskRoutes(),
 		a.dropletRoutes(),
 		a.stackRoutes(),
 		a.buildpackRoutes(),

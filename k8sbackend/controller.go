@@ -179,7 +179,7 @@ func RunController(ctx context.Context, o ControllerOptions) error {
 	return nil
 }
 
-// runReconcilers runs the build and app reconcilers, and the routing
+// runReconcilers runs the build, app and task reconcilers, and the routing
 // reconcilers when routing is enabled, until ctx, the leadership, ends.
 // PostgreSQL notifications start work at once; each reconciler's periodic
 // resync covers notifications that were missed.
@@ -211,8 +211,12 @@ func runReconcilers(ctx context.Context, o ControllerOptions) error {
 		Synced: append(slices.Clone(apps.synced), builds.synced...),
 	})
 
+	tasks := NewTaskReconciler(TaskReconcilerOptions{Store: o.Store, Client: o.Client, Installation: o.Config.Installation,
+		Workload: WorkloadConfigFrom(o.Config), Logger: o.Logger})
+
 	routes, routing := o.routingReconcilers()
 	if o.DatabaseURL != "" {
+		go o.listen(ctx, "task", store.ListenTasks, tasks.Enqueue, func() { tasks.resync(ctx) })
 		go o.listen(ctx, "build", store.ListenBuilds, builds.Enqueue, func() { builds.resync(ctx) })
 		appChanged := apps.Enqueue
 		if routes != nil {
@@ -253,6 +257,11 @@ func runReconcilers(ctx context.Context, o ControllerOptions) error {
 			}
 		})
 	}
+	watchers.Go(func() {
+		if err := tasks.Run(ctx, o.Workers, o.Resync); err != nil && ctx.Err() == nil {
+			o.Logger.Error("task reconciler stopped with an error", "error", err)
+		}
+	})
 	for _, rec := range routing {
 		watchers.Go(func() {
 			if err := rec.Run(ctx, o.Resync); err != nil && ctx.Err() == nil {

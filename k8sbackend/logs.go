@@ -178,9 +178,9 @@ func NewLogCollector(o LogCollectorOptions) *LogCollector {
 	return c
 }
 
-// logPodSelector selects the staging and app pods of installation.
+// logPodSelector selects the staging, app and task pods of installation.
 func logPodSelector(installation string) labels.Selector {
-	components, _ := labels.NewRequirement(LabelComponent, selection.In, []string{ComponentApp, ComponentStaging}) // Valid constants.
+	components, _ := labels.NewRequirement(LabelComponent, selection.In, []string{ComponentApp, ComponentStaging, ComponentTask}) // Valid constants.
 	selector := labels.Set(ownerLabels(installation, "")).AsSelector()
 	return selector.Add(*components)
 }

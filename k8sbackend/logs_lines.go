@@ -36,7 +36,7 @@ type logSource struct {
 	RateLimit int64
 }
 
-// podLogSourceOf returns where the lines of a staging or app pod of
+// podLogSourceOf returns where the lines of a staging, app or task pod of
 // installation go, and false for any other pod.
 func podLogSourceOf(pod *corev1.Pod, installation string) (logSource, bool) {
 	appGUID := pod.Labels[LabelAppGUID]
@@ -59,6 +59,14 @@ func podLogSourceOf(pod *corev1.Pod, installation string) (logSource, bool) {
 		if index, ok := instanceIndex(pod, pod.Labels[LabelProcessGUID]); ok {
 			source.InstanceID = strconv.Itoa(index)
 		}
+		if limit, err := strconv.ParseInt(pod.Annotations[AnnotationLogRateLimit], 10, 64); err == nil && limit >= 0 {
+			source.RateLimit = limit
+		}
+		return source, true
+	case ComponentTask:
+		// A task has one instance, which Cloud Foundry numbers 0.
+		source := logSource{SourceID: appGUID, InstanceID: "0",
+			SourceType: logcache.TaskSourceType(pod.Annotations[AnnotationTaskName]), RateLimit: -1}
 		if limit, err := strconv.ParseInt(pod.Annotations[AnnotationLogRateLimit], 10, 64); err == nil && limit >= 0 {
 			source.RateLimit = limit
 		}
