@@ -378,6 +378,9 @@ func (a *API) applyManifestApp(ctx context.Context, actor *auth.Actor, space sto
 		if err := a.applyManifestRoutes(ctx, tx, actor, space, current, app.Routes); err != nil {
 			return err
 		}
+		if err := a.applyManifestScheduledTasks(ctx, tx, actor, current, app.ScheduledTasks); err != nil {
+			return err
+		}
 		return store.RecordAuditEvent(ctx, tx, appEvent(actor, "audit.app.apply_manifest", current,
 			map[string]any{"request": map[string]any{"manifest": app.AuditYAML(privateDataHidden)}}))
 	})

@@ -52,6 +52,7 @@ func (a *API) Handler() http.Handler {
 		a.spaceFeatureRoutes(),
 		a.certificateRoutes(),
 		a.networkPolicyRoutes(),
+		a.scheduledTaskRoutes(),
 	} {
 		for _, rt := range group {
 			h := a.serve(rt.handler)

@@ -262,6 +262,11 @@ func runReconcilers(ctx context.Context, o ControllerOptions) error {
 			o.Logger.Error("task reconciler stopped with an error", "error", err)
 		}
 	})
+	watchers.Go(func() {
+		if err := RunScheduledTasks(ctx, o); err != nil && ctx.Err() == nil {
+			o.Logger.Error("scheduled task reconciler stopped with an error", "error", err)
+		}
+	})
 	for _, rec := range routing {
 		watchers.Go(func() {
 			if err := rec.Run(ctx, o.Resync); err != nil && ctx.Err() == nil {

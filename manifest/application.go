@@ -69,6 +69,9 @@ func parseApplication(raw any) (Application, problems) {
 	if services, found := h["services"]; found && services != nil {
 		app.Services = parseServices(services, &errs)
 	}
+	if scheduled, found := h["scheduled_tasks"]; found && scheduled != nil {
+		app.ScheduledTasks = parseScheduledTasks(scheduled, &errs)
+	}
 	if sidecars, found := h["sidecars"]; found && sidecars != nil {
 		list, isList := sidecars.([]any)
 		switch {

@@ -75,6 +75,10 @@ type Application struct {
 	Processes []Process
 	Routes    *Routes
 	Services  []Service
+	// ScheduledTasks is the scheduled-tasks key, a Ferry extension: the
+	// scheduled tasks to create or update by name. Scheduled tasks the
+	// manifest does not name stay as they are.
+	ScheduledTasks []ScheduledTask
 	// Raw is the application's mapping as decoded, for diffs and audit
 	// events. It holds the env values too.
 	Raw map[string]any
