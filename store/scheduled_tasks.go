@@ -388,7 +388,22 @@ func (s *Store) RecordScheduledRun(ctx context.Context, t ScheduledTask, run Sch
 			ScheduledTaskGUID: t.GUID,
 			JobName:           run.JobName,
 		})
-		return err
+		if err != nil {
+			return err
+		}
+		// The run gets the event a task created through the API gets, so
+		// cf events shows every run; the scheduled task is the actor.
+		var appName string
+		if err := tx.QueryRowContext(ctx, `SELECT name FROM apps WHERE guid = $1`, t.AppGUID).Scan(&appName); err != nil {
+			return err
+		}
+		return RecordAuditEvent(ctx, tx, AuditEvent{
+			Type: "audit.app.task.create", ActorGUID: t.GUID, ActorType: "scheduled_task", ActorName: t.Name,
+			TargetGUID: t.AppGUID, TargetType: "app", TargetName: appName,
+			SpaceGUID: t.SpaceGUID, OrganizationGUID: t.OrgGUID,
+			Data: map[string]any{"task_guid": run.TaskGUID, "job_name": run.JobName,
+				"request": map[string]any{"name": t.Name, "memory_in_mb": t.MemoryMB}},
+		})
 	})
 	if IsUnique(err, "tasks_pkey") {
 		return false, nil

@@ -249,6 +249,24 @@ func TestScheduledTaskRecordRunOnce(t *testing.T) {
 		t.Errorf("recorded task = %+v", task)
 	}
 
+	var events []string
+	rows, err := f.st.DB().QueryContext(ctx, `SELECT actor_type || ' ' || actor_guid || ' ' || target_guid
+		FROM audit_events WHERE type = 'audit.app.task.create'`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var e string
+		if err := rows.Scan(&e); err != nil {
+			t.Fatal(err)
+		}
+		events = append(events, e)
+	}
+	if want := "scheduled_task " + scheduled.GUID + " " + f.web.GUID; len(events) != 1 || events[0] != want {
+		t.Errorf("task create events = %q, want one %q", events, want)
+	}
+
 	// Deleting the scheduled task keeps its runs.
 	if err := store.DeleteScheduledTask(ctx, f.st.DB(), scheduled.GUID); err != nil {
 		t.Fatal(err)
