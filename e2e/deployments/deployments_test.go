@@ -432,7 +432,9 @@ func startFerry(t *testing.T, env *envtest.Environment, token string) *ferry {
 	}
 	config := fmt.Sprintf("staging:\n  default_stack: ferry-test\n  builders:\n  - stack: ferry-test\n    image: %q\n", builder) +
 		fmt.Sprintf("routing:\n  default_domain: %q\n  https_port: %s\n  gateway_namespace: %q\n  gateway_name: %q\n",
-			f.domain, httpsPort, env.GatewayNamespace, env.GatewayName)
+			f.domain, httpsPort, env.GatewayNamespace, env.GatewayName) +
+		"  internal_domain: e2e.internal\n  internal_route_namespace: ferry-e2e-internal-routes\n" +
+		"  tcp_reservable_ports: \"1034-1043\"\n"
 	configFile := filepath.Join(dir, "ferry.yaml")
 	if err := os.WriteFile(configFile, []byte(config), 0o600); err != nil {
 		t.Fatal(err)

@@ -67,6 +67,11 @@ func startFerry(t *testing.T, env *envtest.Environment) *ferry {
 	databaseURL := newDatabase(t, env.DatabaseURL, "ferry_e2e_scheduled_"+token)
 	configFile := filepath.Join(dir, "ferry.yaml")
 	config := fmt.Sprintf("staging:\n  default_stack: ferry-test\n  builders:\n  - stack: ferry-test\n    image: %q\n", builder)
+	// Its own default domain and the e2e internal domain keep its routes
+	// apart from those of make run's installation on the shared Gateway.
+	config += fmt.Sprintf("routing:\n  default_domain: %q\n  internal_domain: e2e.internal\n"+
+		"  internal_route_namespace: ferry-e2e-internal-routes\n  tcp_reservable_ports: \"1034-1043\"\n",
+		"e2e-"+token+".ferry.test")
 	if err := os.WriteFile(configFile, []byte(config), 0o600); err != nil {
 		t.Fatal(err)
 	}
