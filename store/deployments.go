@@ -419,9 +419,18 @@ func CancelDeployment(ctx context.Context, q querier, guid, reason string) (Depl
 	if d.State != DeploymentStateDeploying && d.State != DeploymentStatePaused {
 		return d, fmt.Errorf("cancel deployment %s in state %s: %w", guid, d.State, ErrDeploymentState)
 	}
-	_, err = q.ExecContext(ctx, `UPDATE apps SET current_droplet_guid = COALESCE($2, current_droplet_guid),
-		start_count = $3, updated_at = now() WHERE guid = $1`, d.AppGUID, nullIfEmpty(d.PreviousDropletGUID), d.PreviousStartCount)
+	// Cloud Controller's cancel (app/actions/deployment_cancel.rb) assigns
+	// the previous droplet without recording a revision. So this UPDATE turns
+	// the apps_revision trigger off with a transaction-local setting, and the
+	// next statement turns it on again for the rest of the transaction.
+	_, err = q.ExecContext(ctx, `WITH quiet AS (SELECT set_config('ferry.revision_on_droplet', 'off', true))
+		UPDATE apps SET current_droplet_guid = COALESCE($2, current_droplet_guid),
+		start_count = $3, updated_at = now() FROM quiet WHERE guid = $1`,
+		d.AppGUID, nullIfEmpty(d.PreviousDropletGUID), d.PreviousStartCount)
 	if err != nil {
+		return Deployment{}, fmt.Errorf("cancel deployment %s: %w", guid, mapError(err))
+	}
+	if _, err := q.ExecContext(ctx, `SELECT set_config('ferry.revision_on_droplet', 'on', true)`); err != nil {
 		return Deployment{}, fmt.Errorf("cancel deployment %s: %w", guid, mapError(err))
 	}
 	return setDeploymentState(ctx, q, d, DeploymentStateCanceling, DeploymentStatusActive, DeploymentReasonCanceling, reason)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"slices"
 	"testing"
 
 	"github.com/google/uuid"
@@ -147,6 +148,63 @@ func TestDeploymentSupersedes(t *testing.T) {
 	if _, err := store.AdvanceDeployment(ctx, s.st.DB(), second.GUID, store.DeploymentStateDeploying,
 		store.DeploymentReasonSuperseded); err != nil {
 		t.Errorf("supersede the deployment of a stopped app: %v", err)
+	}
+}
+
+func TestRevisionDescriptions(t *testing.T) {
+	s := newDeploymentSeed(t)
+	ctx := context.Background()
+	if _, err := store.SetAppCurrentDroplet(ctx, s.st.DB(), s.app, s.second); err != nil {
+		t.Fatal(err)
+	}
+	revisions, _, err := s.st.Revisions(ctx, store.RevisionFilter{AppGUIDs: []string{s.app}},
+		store.Page{OrderBy: "version"}, store.Visibility{All: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(revisions) != 2 {
+		t.Fatalf("revisions = %+v, want 2", revisions)
+	}
+	// Cloud Controller describes an app's first revision as "Initial
+	// revision." and a later one by what changed.
+	if got := revisions[0].Description; got != "Initial revision." {
+		t.Errorf("revision 1 description = %q, want %q", got, "Initial revision.")
+	}
+	if got := revisions[1].Description; got != "New droplet deployed." {
+		t.Errorf("revision 2 description = %q, want %q", got, "New droplet deployed.")
+	}
+}
+
+func TestCancelRecordsNoRevision(t *testing.T) {
+	s := newDeploymentSeed(t)
+	ctx := context.Background()
+	d := s.create(t, store.DeploymentCreate{DropletGUID: s.second})
+
+	// Cloud Controller's cancel assigns the previous droplet again without
+	// recording a revision. A later droplet change in the same transaction
+	// records one as usual.
+	err := s.st.InTx(ctx, func(tx *sql.Tx) error {
+		if _, err := store.CancelDeployment(ctx, tx, d.GUID, ""); err != nil {
+			return err
+		}
+		_, err := store.SetAppCurrentDroplet(ctx, tx, s.app, s.second)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	revisions, _, err := s.st.Revisions(ctx, store.RevisionFilter{AppGUIDs: []string{s.app}},
+		store.Page{OrderBy: "version"}, store.Visibility{All: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var droplets []string
+	for _, r := range revisions {
+		droplets = append(droplets, r.DropletGUID)
+	}
+	want := []string{s.first, s.second, s.second}
+	if !slices.Equal(droplets, want) {
+		t.Errorf("revision droplets = %v, want %v (no revision for the cancel)", droplets, want)
 	}
 }
 
