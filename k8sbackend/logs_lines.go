@@ -31,6 +31,8 @@ type logSource struct {
 	// SourceType is the type of the containers' output lines.
 	SourceType string
 	Staging    bool
+	// Task is set for a task pod. Diego runs tasks without a health check.
+	Task bool
 	// RateLimit is the app instance's log rate limit in bytes per second,
 	// or -1 for none.
 	RateLimit int64
@@ -66,7 +68,7 @@ func podLogSourceOf(pod *corev1.Pod, installation string) (logSource, bool) {
 	case ComponentTask:
 		// A task has one instance, which Cloud Foundry numbers 0.
 		source := logSource{SourceID: appGUID, InstanceID: "0",
-			SourceType: logcache.TaskSourceType(pod.Annotations[AnnotationTaskName]), RateLimit: -1}
+			SourceType: logcache.TaskSourceType(pod.Annotations[AnnotationTaskName]), Task: true, RateLimit: -1}
 		if limit, err := strconv.ParseInt(pod.Annotations[AnnotationLogRateLimit], 10, 64); err == nil && limit >= 0 {
 			source.RateLimit = limit
 		}
@@ -97,7 +99,10 @@ func (c *LogCollector) announce(p *podLogs, before, after *corev1.Pod) {
 	if p.source.Staging {
 		return
 	}
-	if !p.announcedHealthy && podReady(after) && (before == nil || !podReady(before)) {
+	// Diego's cells print "Container became healthy" when an instance's
+	// health check first passes. Tasks have no health check, so their pods
+	// get no such line even though they turn ready.
+	if !p.source.Task && !p.announcedHealthy && podReady(after) && (before == nil || !podReady(before)) {
 		p.announcedHealthy = true
 		c.put(p.source, time.Now(), logcache.SourceTypeCell, []byte("Container became healthy"))
 	}

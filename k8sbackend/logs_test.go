@@ -275,6 +275,38 @@ func TestLogCollectorLifecycleLines(t *testing.T) {
 	}
 }
 
+func TestLogCollectorTaskLifecycleLines(t *testing.T) {
+	e := newLogEnv(t)
+	e.start(nil)
+	pod := appPod("task-0", 0)
+	pod.Labels[LabelComponent] = ComponentTask
+	pod.Annotations[AnnotationTaskName] = "greet"
+	pod.Spec.NodeName = ""
+	pod = e.createPod(pod)
+
+	scheduled := pod.DeepCopy()
+	scheduled.Spec.NodeName = logTestNode
+	pod = e.update(scheduled)
+	e.waitForLines(logTestApp, 1)
+
+	// Diego runs a task without a health check, so its cells never report
+	// a task container healthy, even though the task pod turns ready.
+	ready := pod.DeepCopy()
+	ready.Status.Conditions = []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionTrue}}
+	pod = e.update(ready)
+
+	deleting := pod.DeepCopy()
+	deleting.DeletionTimestamp = &metav1.Time{Time: time.Now().Add(30 * time.Second)}
+	e.update(deleting)
+	want := []string{
+		"CELL/0 Cell node-1 creating container for instance uid-task-0",
+		"CELL/0 Cell node-1 stopping instance uid-task-0",
+	}
+	if diff := cmp.Diff(want, e.waitForLines(logTestApp, len(want))); diff != "" {
+		t.Errorf("lines (-want +got):\n%s", diff)
+	}
+}
+
 // update writes a whole pod, status included.
 func (e *logEnv) update(pod *corev1.Pod) *corev1.Pod {
 	e.t.Helper()

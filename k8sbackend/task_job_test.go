@@ -192,7 +192,7 @@ func TestTaskPodLogSource(t *testing.T) {
 	if !ok {
 		t.Fatal("task pod has no log source")
 	}
-	want := logSource{SourceID: runApp, InstanceID: "0", SourceType: "APP/TASK/migrate", RateLimit: 4096}
+	want := logSource{SourceID: runApp, InstanceID: "0", SourceType: "APP/TASK/migrate", Task: true, RateLimit: 4096}
 	if diff := cmp.Diff(want, source); diff != "" {
 		t.Errorf("log source (-want +got):\n%s", diff)
 	}
