@@ -69,7 +69,7 @@ type Config struct {
 	Installation string
 	// RoutingEnabled runs the routing reconcilers.
 	RoutingEnabled bool
-	// Routing is how routes become Kubernetes objects.
+	// Routing holds the settings that turn routes into Kubernetes objects.
 	Routing RoutingConfig
 	// Gateway is the Gateway HTTP and TCP routes attach to.
 	Gateway GatewayRef

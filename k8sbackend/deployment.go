@@ -68,8 +68,8 @@ type rolloutProgress struct {
 	// stepReached is true when the current canary step's instances are
 	// ready.
 	stepReached bool
-	// failure says why the target revision's instances cannot run, or is
-	// "".
+	// failure is the reason the target revision's instances cannot run,
+	// or "".
 	failure string
 }
 
@@ -95,7 +95,7 @@ func (r *AppReconciler) slotStatefulSets(namespace, processGUID string) map[stri
 }
 
 // statefulSetPods returns the cached pods of sts. Like the StatefulSet
-// controller, it tells them by name: the StatefulSet's name, a dash and
+// controller, it matches pods by name: the StatefulSet's name, a dash and
 // an index.
 func (r *AppReconciler) statefulSetPods(sts *appsv1.StatefulSet) []*corev1.Pod {
 	if sts == nil {
@@ -203,7 +203,7 @@ func (r *AppReconciler) survivingSlot(app AppSpec, sets map[string]*appsv1.State
 // rollProcess takes one step of a deployment for one process: surge
 // before kill. The target revision's StatefulSet grows to its ready
 // instances plus max_in_flight, up to the desired count or the canary
-// step's share; the other revision's StatefulSet shrinks to the desired
+// step's share. The other revision's StatefulSet shrinks to the desired
 // count minus the ready new instances, and is deleted once the new ones
 // are all ready and its pods are gone. Each StatefulSet keeps its
 // instance indexes. A canceling deployment moves back the same way, with

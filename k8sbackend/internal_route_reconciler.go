@@ -171,8 +171,8 @@ func NewInternalRouteReconciler(o InternalRouteReconcilerOptions) *InternalRoute
 		routes:         map[string]InternalRouteSpec{},
 		routesBySource: map[string][]string{},
 	}
-	// AddEventHandler fails only on a stopped informer (client-go v0.37),
-	// and this one has not started yet.
+	// AddEventHandler returns an error only for a stopped informer
+	// (client-go v0.37), and this one has not started.
 	_, _ = informer.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
 		AddFunc: r.enqueueSlice,
 		UpdateFunc: func(oldObj, newObj any) {

@@ -139,7 +139,7 @@ func MakeScheduledTaskCronJob(app AppSpec, st ScheduledTaskSpec, cfg WorkloadCon
 	}
 	// The API server fills in defaults all through the Job template, so a
 	// hash of what Ferry sets, not a comparison with the stored spec,
-	// tells whether the CronJob needs an update.
+	// decides whether the CronJob needs an update.
 	cronJob.Annotations[AnnotationSpecHash] = specHash(cronJob.Labels, maps.Clone(cronJob.Annotations), cronJob.Spec)
 	return cronJob
 }

@@ -90,8 +90,8 @@ func NewScheduledTaskReconciler(o ScheduledTaskReconcilerOptions) *ScheduledTask
 	}
 	jobs := factory.Batch().V1().Jobs().Informer()
 	r.synced = jobs.HasSynced
-	// AddEventHandler fails only on an informer that has stopped, and this
-	// one has not started yet. A new Job is a new run to record.
+	// AddEventHandler returns an error only for a stopped informer, and
+	// this one has not started. A new Job is a new run to record.
 	_, _ = jobs.AddEventHandler(cache.ResourceEventHandlerFuncs{AddFunc: r.enqueueJob})
 	return r
 }
@@ -99,7 +99,8 @@ func NewScheduledTaskReconciler(o ScheduledTaskReconcilerOptions) *ScheduledTask
 // scheduledRunSelector selects the Jobs of installation's CronJobs.
 func scheduledRunSelector(installation string) labels.Selector {
 	selector := labels.SelectorFromSet(ownerLabels(installation, ComponentTask))
-	exists, _ := labels.NewRequirement(LabelScheduledTaskGUID, selection.Exists, nil) // A valid key never fails.
+	// NewRequirement rejects only invalid keys, and this key is a constant.
+	exists, _ := labels.NewRequirement(LabelScheduledTaskGUID, selection.Exists, nil)
 	return selector.Add(*exists)
 }
 

@@ -71,8 +71,8 @@ func taskAnnotations(app AppSpec, task TaskSpec) map[string]string {
 }
 
 // MakeTaskJobSpec returns the spec of a Job that runs task once from
-// app.Droplet, with the app's env Secret, and, when the task cannot
-// start as asked, why. The pod never restarts and the Job never retries,
+// app.Droplet, with the app's env Secret, and the reason when the task
+// cannot start as requested. The pod never restarts and the Job never retries,
 // because a task runs at most once. It has no deadline, as Cloud
 // Foundry's tasks have none. app.Droplet must not be nil.
 func MakeTaskJobSpec(app AppSpec, task TaskSpec, cfg WorkloadConfig) (batchv1.JobSpec, string) {
@@ -139,7 +139,7 @@ type TaskOutcome struct {
 	// State is store.TaskStatePending, TaskStateRunning,
 	// TaskStateSucceeded or TaskStateFailed.
 	State string
-	// FailureReason is why a FAILED task failed.
+	// FailureReason is the failure of a FAILED task.
 	FailureReason string
 }
 

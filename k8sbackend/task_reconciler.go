@@ -83,8 +83,8 @@ func NewTaskReconciler(o TaskReconcilerOptions) *TaskReconciler {
 		UpdateFunc: func(_, obj any) { r.enqueueObject(obj) },
 		DeleteFunc: r.enqueueObject,
 	}
-	// AddEventHandler fails only on an informer that has stopped, and these
-	// have not started yet.
+	// AddEventHandler returns an error only for a stopped informer, and
+	// these have not started.
 	_, _ = jobInformer.Informer().AddEventHandler(handler)
 	_, _ = podInformer.Informer().AddEventHandler(handler)
 	return r

@@ -68,8 +68,8 @@ func ScheduleProblem(schedule string) string {
 	return ""
 }
 
-// TimeZoneProblem returns why name is not an IANA time zone this machine
-// knows, or "" when it is. "Local" is rejected because it would mean the
+// TimeZoneProblem returns the reason name is not an IANA time zone in
+// this machine's time zone database, or "" when it is one. "Local" is rejected because it would mean the
 // time zone of whichever machine runs the CronJob controller. The message
 // starts with the quoted name, so callers prefix the field's name.
 func TimeZoneProblem(name string) string {

@@ -408,8 +408,8 @@ func lockDeployment(ctx context.Context, q querier, guid string) (Deployment, er
 // CancelDeployment cancels the deployment guid through q, which should be
 // a transaction: the app gets its previous droplet and start count back,
 // so the controller scales the previous instances up again and then
-// removes the new ones. reason is "" for a user's cancel, or says why the
-// controller gave the deployment up. Only a DEPLOYING or PAUSED deployment
+// removes the new ones. reason is "" for a user's cancel, or the reason
+// the controller gave the deployment up. Only a DEPLOYING or PAUSED deployment
 // can be canceled; others return ErrDeploymentState.
 func CancelDeployment(ctx context.Context, q querier, guid, reason string) (Deployment, error) {
 	d, err := lockDeployment(ctx, q, guid)
